@@ -1,0 +1,32 @@
+# Two commands work on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/edgefit select budgets/raspberry-pi-4.yaml --top 8
+	@echo
+	@echo "The worked example (SoC X, 500 MFLOP/s, 1000 KB, 5 FPS, top-1 >= 0.50): nothing fits, exit 1 expected."
+	@$(BIN)/edgefit select budgets/soc-x.yaml --top 5; test $$? -eq 1
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/select_time.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
