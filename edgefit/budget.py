@@ -1,0 +1,204 @@
+"""Device budgets: parsed once, at the edge, into a typed and validated `Budget`."""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from .errors import BadInput, did_you_mean
+from .yamlio import read_yaml
+
+PRECISIONS = ("int8", "float16", "float32")
+BYTES_PER_ELEMENT = {"int8": 1, "float16": 2, "float32": 4}
+_SI = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+_NUMBER = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMGT]?)")
+
+KEYS = {
+    "name": "a short name for the device",
+    "description": "free text",
+    "flops_per_sec": "effective FLOP/s on the target (1 MAC = 2 FLOPs), e.g. 500M",
+    "peak_flops_per_sec": "spec-sheet peak FLOP/s, used with efficiency",
+    "efficiency": "fraction of peak really reached, 0 < e <= 1 (rule of thumb 0.1 to 0.2)",
+    "storage_kb": "largest model file, KB",
+    "runtime_kb": "interpreter code counted against storage_kb, KB (TFLite ~300, its core ~70)",
+    "ram_kb": "largest peak activation memory, KB",
+    "target_fps": "frames per second needed",
+    "min_accuracy": "minimum top-1 as a fraction, 0.5 = 50%",
+    "precision": "int8 | float16 | float32",
+    "num_classes": "number of output classes",
+}
+REQUIRED = ("name", "storage_kb", "target_fps", "min_accuracy")
+
+
+def parse_number(key: str, raw) -> float:
+    """A finite number from YAML: 500000000, 500e6 (a string to YAML), 500M, 1.4G, 1_000."""
+    if isinstance(raw, bool) or raw is None or isinstance(raw, (list, dict)):
+        kind = "nothing" if raw is None else type(raw).__name__
+        raise ValueError(f"expected a number, got {kind}; write e.g. 500e6, 500M or 1.4G")
+    if isinstance(raw, (int, float)):
+        value = float(raw)
+    else:
+        m = _NUMBER.fullmatch(str(raw).strip().replace("_", "").replace(",", ""))
+        if not m:
+            raise ValueError(f"{raw!r} is not a number; write e.g. 500e6, 500M or 1.4G")
+        value = float(m.group(1)) * _SI[m.group(2)]
+    if not math.isfinite(value):
+        raise ValueError(f"{raw!r} is not a finite number")
+    return value
+
+
+def _positive(key: str, raw) -> float:
+    value = parse_number(key, raw)
+    if value <= 0:
+        raise ValueError(f"must be greater than 0, got {raw!r}")
+    return value
+
+
+class Budget(BaseModel):
+    """A device budget. `flops_per_sec` is always the effective throughput used for latency."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    flops_per_sec: float
+    peak_flops_per_sec: Optional[float] = None
+    efficiency: Optional[float] = None
+    storage_kb: float
+    runtime_kb: float = 0.0
+    ram_kb: Optional[float] = None
+    target_fps: float
+    min_accuracy: float
+    precision: Literal["int8", "float16", "float32"] = "int8"
+    num_classes: int = 1000
+
+    @field_validator("name", "description", mode="before")
+    @classmethod
+    def _text(cls, v, info):
+        if not isinstance(v, str) or (info.field_name == "name" and not v.strip()):
+            raise ValueError("expected text" + (" that is not empty" if info.field_name == "name" else ""))
+        return v
+
+    @field_validator("flops_per_sec", "peak_flops_per_sec", "storage_kb", "ram_kb", "target_fps", mode="before")
+    @classmethod
+    def _positive_number(cls, v, info):
+        return _positive(info.field_name, v)
+
+    @field_validator("runtime_kb", mode="before")
+    @classmethod
+    def _non_negative(cls, v, info):
+        value = parse_number(info.field_name, v)
+        if value < 0:
+            raise ValueError(f"must be 0 or more, got {v!r}")
+        return value
+
+    @field_validator("efficiency", mode="before")
+    @classmethod
+    def _efficiency(cls, v, info):
+        value = parse_number(info.field_name, v)
+        if not 0 < value <= 1:
+            raise ValueError(f"must be in (0, 1], got {v!r}; real throughput is typically peak/5..10 "
+                             "(efficiency 0.1 to 0.2)")
+        return value
+
+    @field_validator("min_accuracy", mode="before")
+    @classmethod
+    def _accuracy(cls, v, info):
+        value = parse_number(info.field_name, v)
+        if 1 < value <= 100:
+            raise ValueError(f"{v!r} looks like a percentage, but it is a fraction: use {value / 100:.2f}")
+        if not 0 <= value <= 1:
+            raise ValueError(f"must be a fraction between 0 and 1, got {v!r}")
+        return value
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision(cls, v, info):
+        if v not in PRECISIONS:
+            raise ValueError(f"{v!r} is not one of {', '.join(PRECISIONS)}{did_you_mean(v, PRECISIONS)}")
+        return v
+
+    @field_validator("num_classes", mode="before")
+    @classmethod
+    def _classes(cls, v, info):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"expected a whole number, got {v!r}")
+        if v < 2:
+            raise ValueError(f"must be 2 or more, got {v}")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _throughput(cls, data):
+        if not isinstance(data, dict):
+            return data
+        has_eff, has_peak = "flops_per_sec" in data, "peak_flops_per_sec" in data
+        if has_eff and (has_peak or "efficiency" in data):
+            raise ValueError("flops_per_sec: give either flops_per_sec, or peak_flops_per_sec with efficiency, "
+                             "not both")
+        if has_peak and "efficiency" not in data:
+            raise ValueError("efficiency: missing; peak_flops_per_sec needs an efficiency, e.g. 0.15 "
+                             "(real throughput is typically peak/5..10)")
+        if "efficiency" in data and not has_peak:
+            raise ValueError("peak_flops_per_sec: missing; efficiency applies to a peak_flops_per_sec")
+        if not has_eff and not has_peak:
+            raise ValueError("flops_per_sec: missing; add flops_per_sec (effective FLOP/s, e.g. 500M) "
+                             "or peak_flops_per_sec with efficiency")
+        if has_peak:
+            data = dict(data)
+            for key in ("peak_flops_per_sec", "efficiency"):
+                try:
+                    check = _positive if key == "peak_flops_per_sec" else cls._efficiency
+                    data[key] = check(data[key], _Info(key)) if check is not _positive else check(key, data[key])
+                except ValueError as e:
+                    raise ValueError(f"{key}: {e}") from None
+            data["flops_per_sec"] = data["peak_flops_per_sec"] * data["efficiency"]
+        return data
+
+    @property
+    def max_macs_per_frame(self) -> float:
+        return self.flops_per_sec / self.target_fps / 2
+
+    @property
+    def bytes_per_element(self) -> int:
+        return BYTES_PER_ELEMENT[self.precision]
+
+    def with_num_classes(self, n: int) -> "Budget":
+        return self.model_copy(update={"num_classes": int(n)})
+
+
+class _Info:
+    def __init__(self, field_name: str):
+        self.field_name = field_name
+
+
+def budget_from_mapping(data, source: str = "budget") -> Budget:
+    """Validate a mapping (as read from YAML) into a Budget; one-line BadInput on any problem."""
+    if data is None:
+        raise BadInput(f"{source}: the file is empty; a budget needs {', '.join(REQUIRED)} and flops_per_sec")
+    if not isinstance(data, dict):
+        raise BadInput(f"{source}: expected a mapping of keys (name: ..., storage_kb: ...), "
+                       f"got a {type(data).__name__}")
+    for key in data:
+        if key not in KEYS:
+            raise BadInput(f"{source}: unknown key '{key}'{did_you_mean(key, KEYS)}; "
+                           f"known keys: {', '.join(KEYS)}")
+    for key in REQUIRED:
+        if key not in data:
+            raise BadInput(f"{source}: missing key '{key}' ({KEYS[key]})")
+    try:
+        return Budget.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["loc"]:
+            raise BadInput(f"{source}: {err['loc'][0]}: {msg}") from None
+        raise BadInput(f"{source}: {msg}") from None
+
+
+def load_budget(path: str | Path) -> Budget:
+    """Read and validate a budget YAML file."""
+    return budget_from_mapping(read_yaml(path, "budget"), source=str(path))
