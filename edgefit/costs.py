@@ -1,0 +1,116 @@
+"""The cost model: what a variant costs on a budget's device, computed from the real network.
+
+Network statistics (MACs, parameters, layer counts, activation liveness) are measured once per
+catalog content, library versions and class count (see trace.py) and cached on disk as JSON, so a
+warm `edgefit select` never imports torch. Everything precision- and device-dependent is derived
+here from those statistics:
+
+- latency on the target = 2 * MACs / flops_per_sec (one MAC is two FLOPs); FPS = 1 / latency
+- deployable file size = weights at the precision's width + per-output-channel bias and
+  quantization parameters + per-operator and fixed format overhead (coefficients in SIZE_MODEL)
+- peak activation memory = peak live activation elements * bytes per element
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import zoo
+from .budget import BYTES_PER_ELEMENT, Budget
+from .fsutil import atomic_write_json
+
+COST_MODEL_VERSION = 1
+
+# Bytes in a TFLite flatbuffer. int8 per channel: int32 bias (4) + float32 scale and int64
+# zero point for the weight (12) and for the bias (12). Overheads are provisional until calibrated
+# against real exports.
+SIZE_MODEL = {
+    "int8": {"weight": 1, "per_channel": 28, "per_op": 320, "fixed": 4096},
+    "float16": {"weight": 2, "per_channel": 2, "per_op": 320, "fixed": 4096},
+    "float32": {"weight": 4, "per_channel": 4, "per_op": 240, "fixed": 4096},
+}
+
+
+def cache_dir() -> Path:
+    if os.environ.get("EDGEFIT_CACHE_DIR"):
+        return Path(os.environ["EDGEFIT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "edgefit"
+
+
+def _lib_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def cache_key(num_classes: int) -> str:
+    parts = [zoo.catalog_digest(), str(COST_MODEL_VERSION), str(num_classes),
+             _lib_version("torch"), _lib_version("timm")]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+def cache_path(num_classes: int) -> Path:
+    return cache_dir() / f"zoo-stats-{num_classes}c-{cache_key(num_classes)}.json"
+
+
+def zoo_stats(num_classes: int, progress: Optional[Callable[[int, int, str], None]] = None) -> dict[str, dict]:
+    """Statistics of every catalog variant for `num_classes`, from the cache or measured now."""
+    path = cache_path(num_classes)
+    if path.is_file():
+        try:
+            cached = json.loads(path.read_text())
+            if set(cached["variants"]) == {v.name for v in zoo.variants()}:
+                return cached["variants"]
+        except (ValueError, KeyError):
+            pass  # a damaged cache is rebuilt below
+    from .trace import measure_variant  # imports torch
+
+    stats = {}
+    vs = zoo.variants()
+    for i, v in enumerate(vs):
+        if progress:
+            progress(i, len(vs), v.name)
+        stats[v.name] = measure_variant(v, num_classes).to_dict()
+    try:
+        atomic_write_json(path, {"key": cache_key(num_classes), "num_classes": num_classes, "variants": stats})
+    except OSError as e:  # a read-only cache is slower, not wrong
+        print(f"edgefit: could not write the cost cache {path}: {e.strerror}", file=sys.stderr)
+    return stats
+
+
+def predicted_size_bytes(stats: dict, precision: str) -> float:
+    c = SIZE_MODEL[precision]
+    return (stats["weight_elems"] * c["weight"] + stats["out_channels"] * c["per_channel"]
+            + stats["ops"] * c["per_op"] + c["fixed"])
+
+
+def peak_ram_bytes(stats: dict, precision: str) -> float:
+    return stats["peak_act_elems"] * BYTES_PER_ELEMENT[precision]
+
+
+@dataclass(frozen=True)
+class Cost:
+    macs: int
+    params: int
+    size_kb: float
+    peak_ram_kb: float
+    latency_ms: float
+    fps: float
+
+
+def cost(stats: dict, budget: Budget) -> Cost:
+    latency_s = 2 * stats["macs"] / budget.flops_per_sec
+    return Cost(
+        macs=int(stats["macs"]), params=int(stats["params"]),
+        size_kb=predicted_size_bytes(stats, budget.precision) / 1024,
+        peak_ram_kb=peak_ram_bytes(stats, budget.precision) / 1024,
+        latency_ms=latency_s * 1000, fps=1 / latency_s,
+    )

@@ -1,0 +1,181 @@
+"""Measure a real network: MACs, parameters, weighted-layer statistics and peak activation memory.
+
+Everything here runs on the `meta` device (shapes only, no arithmetic), so a whole zoo is measured
+in seconds. torch is imported by whoever calls this module, never at edgefit import time.
+
+Peak activation memory comes from tensor liveness in the traced aten graph: a tensor is alive from
+the op that creates it to the last op that reads it (residual branches stay alive until their add).
+Views and in-place ops alias their input. As deployed runtimes fuse batch norm and activations into
+the producing convolution, a unary elementwise op whose input has no later reader reuses its input's
+buffer. Weights and buffers are not activations and are not counted.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+_FUSABLE = {
+    "_native_batch_norm_legit_no_training", "native_batch_norm", "batch_norm", "relu", "relu_", "relu6",
+    "hardtanh", "hardtanh_", "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_", "sigmoid", "silu",
+    "silu_", "gelu", "clamp", "clamp_", "clone", "dropout", "_to_copy",
+}
+
+
+@dataclass(frozen=True)
+class NetStats:
+    macs: int
+    params: int
+    weight_elems: int  # elements of conv / linear weights (batch norm folds into them)
+    out_channels: int  # sum of output channels of conv / linear layers (one bias + quant params each)
+    weighted_layers: int
+    ops: int  # aten ops after fusion, a proxy for the deployed graph's operator count
+    peak_act_elems: int
+    input_elems: int
+    output_elems: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Liveness(TorchDispatchMode):
+    def __init__(self, weight_ids: set[int]):
+        super().__init__()
+        self.weight_ids = weight_ids
+        self.buf_of: dict[int, int] = {}  # id(tensor) -> buffer
+        self.keep: list = []  # keep tensors alive so ids are not reused
+        self.size: list[int] = []
+        self.events: list[tuple[str, list[int], list[int]]] = []
+
+    def add_input(self, t: torch.Tensor) -> None:
+        self.buf_of[id(t)] = len(self.size)
+        self.size.append(t.numel())
+        self.keep.append(t)
+
+    def _buffers(self, obj, out: list[int]):
+        if isinstance(obj, torch.Tensor):
+            b = self.buf_of.get(id(obj))
+            if b is not None and b not in out:
+                out.append(b)
+        elif isinstance(obj, (list, tuple)):
+            for o in obj:
+                self._buffers(o, out)
+        elif isinstance(obj, dict):
+            for o in obj.values():
+                self._buffers(o, out)
+        return out
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        ins = self._buffers(args, []) + self._buffers(kwargs, [])
+        weight_input = any(id(a) in self.weight_ids for a in args if isinstance(a, torch.Tensor))
+        outs_t = result if isinstance(result, (list, tuple)) else [result]
+        outs: list[int] = []
+        schema_returns = func._schema.returns
+        for i, t in enumerate(outs_t):
+            if not isinstance(t, torch.Tensor):
+                continue
+            aliased = i < len(schema_returns) and schema_returns[i].alias_info is not None
+            if aliased:
+                first = next((a for a in args if isinstance(a, torch.Tensor)), None)
+                if first is not None and id(first) in self.weight_ids:
+                    self.weight_ids.add(id(t))
+                elif first is not None and id(first) in self.buf_of:
+                    self.buf_of[id(t)] = self.buf_of[id(first)]
+                self.keep.append(t)
+                continue
+            if weight_input and not ins:  # derived from weights only (e.g. a transposed weight)
+                self.weight_ids.add(id(t))
+                self.keep.append(t)
+                continue
+            self.buf_of[id(t)] = len(self.size)
+            self.size.append(t.numel())
+            self.keep.append(t)
+            outs.append(self.buf_of[id(t)])
+        name = func._schema.name.split("::")[-1]
+        self.events.append((name, ins, outs))
+        return result
+
+    def peak(self, output_buffers: list[int]) -> tuple[int, int]:
+        """(peak live elements, op count after fusion)."""
+        n = len(self.events)
+        parent = list(range(len(self.size)))
+
+        def find(b):
+            while parent[b] != b:
+                parent[b] = parent[parent[b]]
+                b = parent[b]
+            return b
+
+        last = [-1] * len(self.size)
+        for i, (_, ins, _) in enumerate(self.events):
+            for b in ins:
+                last[b] = i
+        for b in output_buffers:
+            last[b] = n
+        fused = 0
+        for i, (name, ins, outs) in enumerate(self.events):
+            # batch norm also returns per-channel statistics; the first output is the activation
+            if name in _FUSABLE and len(ins) == 1 and outs:
+                src = find(ins[0])
+                if last[ins[0]] == i and self.size[outs[0]] <= self.size[src]:
+                    parent[outs[0]] = src
+                    fused += 1
+        create = [0] * len(self.size)
+        create[0] = -1
+        for i, (_, _, outs) in enumerate(self.events):
+            for o in outs:
+                create[o] = i
+        start: dict[int, int] = {}
+        end: dict[int, int] = {}
+        for b in range(len(self.size)):
+            r = find(b)
+            start[r] = min(start.get(r, create[b]), create[b])
+            end[r] = max(end.get(r, last[b]), last[b], create[b])
+        delta = [0] * (n + 3)
+        for r in start:
+            delta[start[r] + 1] += self.size[r]
+            delta[end[r] + 2] -= self.size[r]
+        live = peak = 0
+        for d in delta:
+            live += d
+            peak = max(peak, live)
+        compute_ops = sum(1 for name, ins, outs in self.events if outs)
+        return peak, compute_ops - fused
+
+
+def measure(model: torch.nn.Module, resolution: int) -> NetStats:
+    """Measure `model` (best built under `torch.device('meta')`) at a square input of `resolution`."""
+    model.eval()
+    device = next(model.parameters()).device
+    x = torch.empty(1, 3, resolution, resolution, device=device)
+    weight_ids = {id(p) for p in model.parameters()} | {id(b) for b in model.buffers()}
+    weight_elems = out_channels = layers = 0
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            weight_elems += m.weight.numel()
+            out_channels += m.weight.shape[0]
+            layers += 1
+    tracer = _Liveness(weight_ids)
+    tracer.add_input(x)
+    with torch.no_grad(), FlopCounterMode(display=False) as flops, tracer:
+        y = model(x)
+    out_bufs = tracer._buffers(y, [])
+    peak, ops = tracer.peak(out_bufs)
+    return NetStats(
+        macs=int(flops.get_total_flops() // 2),
+        params=int(sum(p.numel() for p in model.parameters())),
+        weight_elems=int(weight_elems), out_channels=int(out_channels), weighted_layers=layers, ops=int(ops),
+        peak_act_elems=int(peak), input_elems=int(x.numel()), output_elems=int(y.numel()),
+    )
+
+
+def measure_variant(variant, num_classes: int) -> NetStats:
+    from .zoo import build_model
+
+    with torch.device("meta"):
+        model = build_model(variant, num_classes)
+    return measure(model, variant.resolution)
