@@ -1,0 +1,26 @@
+"""The `edgefit` command: a thin layer over the Python API, one module per command."""
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .budget_cmd import budget
+from .common import EdgefitGroup
+from .select_cmd import select_cmd
+from .zoo_cmd import zoo_cmd
+
+
+@click.group(cls=EdgefitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgefit")
+def main():
+    """Compile a device budget into a deployable vision model.
+
+    \b
+    Example:
+      edgefit select budgets/soc-x.yaml
+    """
+
+
+main.add_command(zoo_cmd)
+main.add_command(select_cmd)
+main.add_command(budget)

@@ -1,0 +1,162 @@
+"""Selection: test every zoo variant against every budget constraint and pick by objective."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from . import zoo
+from .budget import Budget
+from .costs import Cost, cache_path, cost, zoo_stats
+from .errors import BadInput, did_you_mean
+
+OBJECTIVES = {
+    "accuracy": lambda c: (-c.accuracy_prior, c.cost.latency_ms, c.cost.size_kb),
+    "latency": lambda c: (c.cost.latency_ms, -c.accuracy_prior, c.cost.size_kb),
+    "size": lambda c: (c.cost.size_kb, -c.accuracy_prior, c.cost.latency_ms),
+}
+
+
+@dataclass
+class Candidate:
+    variant: zoo.Variant
+    cost: Cost
+    reasons: list[dict] = field(default_factory=list)
+    pareto: bool = False
+
+    @property
+    def accuracy_prior(self) -> float:
+        return self.variant.accuracy_float
+
+    @property
+    def feasible(self) -> bool:
+        return not self.reasons
+
+    def to_dict(self) -> dict:
+        v, c = self.variant, self.cost
+        return {
+            "name": v.name, "family": v.family, "width": v.width, "resolution": v.resolution,
+            "macs": c.macs, "params": c.params, "size_kb": round(c.size_kb, 1),
+            "peak_ram_kb": round(c.peak_ram_kb, 1), "latency_ms": round(c.latency_ms, 3), "fps": round(c.fps, 3),
+            "accuracy_prior": v.accuracy_float, "accuracy_prior_source": v.accuracy_float_source,
+            "accuracy_prior_estimated": v.accuracy_estimated, "accuracy_prior_int8": v.accuracy_int8,
+            "weights": v.weights, "pareto": self.pareto,
+        }
+
+
+@dataclass
+class Selection:
+    budget: Budget
+    objective: str
+    candidates: list[Candidate]
+    nearest_miss: Optional[dict]
+    cache: str
+
+    @property
+    def feasible(self) -> list[Candidate]:
+        key = OBJECTIVES[self.objective]
+        return sorted((c for c in self.candidates if c.feasible), key=key)
+
+    @property
+    def rejected(self) -> list[Candidate]:
+        return [c for c in self.candidates if not c.feasible]
+
+    @property
+    def chosen(self) -> Optional[Candidate]:
+        feasible = self.feasible
+        return feasible[0] if feasible else None
+
+    def to_dict(self) -> dict:
+        chosen = self.chosen
+        return {
+            "budget": self.budget.model_dump(),
+            "objective": self.objective,
+            "num_classes": self.budget.num_classes,
+            "chosen": chosen.to_dict() if chosen else None,
+            "feasible": [c.to_dict() for c in self.feasible],
+            "pareto": [c.variant.name for c in self.feasible if c.pareto],
+            "rejected": [{"name": c.variant.name, "reasons": c.reasons} for c in self.rejected],
+            "nearest_miss": self.nearest_miss,
+            "cost_model": {
+                "latency": "2 * MACs / flops_per_sec", "cache": self.cache,
+                "accuracy_prior": "published ImageNet float top-1 of the architecture (estimates marked)",
+            },
+        }
+
+
+def check(variant: zoo.Variant, c: Cost, budget: Budget) -> list[dict]:
+    """Every violated constraint as {constraint, value, limit}."""
+    reasons = []
+    storage = c.size_kb + budget.runtime_kb
+    if storage > budget.storage_kb:
+        reasons.append({"constraint": "storage_kb", "value": round(storage, 1), "limit": budget.storage_kb})
+    if budget.ram_kb is not None and c.peak_ram_kb > budget.ram_kb:
+        reasons.append({"constraint": "ram_kb", "value": round(c.peak_ram_kb, 1), "limit": budget.ram_kb})
+    if c.fps < budget.target_fps:
+        reasons.append({"constraint": "target_fps", "value": round(c.fps, 3), "limit": budget.target_fps})
+    if variant.accuracy_float < budget.min_accuracy:
+        reasons.append({"constraint": "min_accuracy", "value": variant.accuracy_float, "limit": budget.min_accuracy})
+    return reasons
+
+
+def _gap(reason: dict) -> float:
+    value, limit = reason["value"], reason["limit"]
+    return abs(value - limit) / limit if limit else math.inf
+
+
+def _relax(reason: dict) -> tuple[str, float]:
+    key, value = reason["constraint"], reason["value"]
+    if key in ("storage_kb", "ram_kb"):
+        new = math.ceil(round(value, 6))
+        return f"raise {key} to {new}", new
+    if key == "target_fps":
+        new = math.floor(round(value * 100, 6)) / 100
+        return f"lower target_fps to {new:g}", new
+    new = math.floor(round(value * 1000, 6)) / 1000
+    return f"lower min_accuracy to {new:.3f}", new
+
+
+def nearest_miss(rejected: list[Candidate], objective: str) -> Optional[dict]:
+    """The rejected variant admitted by the smallest relaxation: fewest violated constraints first,
+    then the smallest relative gap, then the objective's order."""
+    if not rejected:
+        return None
+    order = OBJECTIVES[objective]
+    best = min(rejected, key=lambda c: (len(c.reasons), max(_gap(r) for r in c.reasons), order(c)))
+    steps = [_relax(r) for r in best.reasons]
+    return {
+        "name": best.variant.name,
+        "reasons": best.reasons,
+        "relaxation": " and ".join(text for text, _ in steps),
+        "relaxations": [{"constraint": r["constraint"], "to": new} for r, (_, new) in zip(best.reasons, steps)],
+    }
+
+
+def _mark_pareto(feasible: list[Candidate]) -> None:
+    for c in feasible:
+        c.pareto = not any(
+            o.accuracy_prior >= c.accuracy_prior and o.cost.latency_ms <= c.cost.latency_ms
+            and (o.accuracy_prior > c.accuracy_prior or o.cost.latency_ms < c.cost.latency_ms)
+            for o in feasible
+        )
+
+
+def select(budget: Budget, objective: str = "accuracy", num_classes: Optional[int] = None,
+           family: Optional[str] = None, progress: Optional[Callable[[int, int, str], None]] = None) -> Selection:
+    """Rank the zoo against `budget`. `num_classes` overrides the budget's."""
+    if objective not in OBJECTIVES:
+        raise BadInput(f"unknown objective '{objective}'{did_you_mean(objective, OBJECTIVES)}; "
+                       f"choose one of {', '.join(OBJECTIVES)}")
+    if num_classes is not None:
+        if num_classes < 2:
+            raise BadInput(f"--num-classes must be 2 or more, got {num_classes}")
+        budget = budget.with_num_classes(num_classes)
+    stats = zoo_stats(budget.num_classes, progress=progress)
+    candidates = []
+    for v in zoo.filter_family(family):
+        c = cost(stats[v.name], budget)
+        candidates.append(Candidate(v, c, check(v, c, budget)))
+    _mark_pareto([c for c in candidates if c.feasible])
+    rejected = [c for c in candidates if not c.feasible]
+    miss = nearest_miss(rejected, objective) if len(rejected) == len(candidates) else None
+    return Selection(budget, objective, candidates, miss, str(cache_path(budget.num_classes)))
