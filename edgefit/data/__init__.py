@@ -1,0 +1,1 @@
+"""Image-folder data: scanning, splitting, loading, augmentation and the procedural demo set."""
