@@ -21,11 +21,11 @@ def _cost_cache(tmp_path_factory):
         os.environ["EDGEFIT_CACHE_DIR"] = old
 
 
-def run_cli(*args, cwd=None):
+def run_cli(*args, cwd=None, env=None):
     """Run the real console script in a subprocess: exit code, stdout, stderr."""
     exe = Path(sys.executable).with_name("edgefit")
     cmd = [str(exe), *map(str, args)] if exe.exists() else [sys.executable, "-m", "edgefit", *map(str, args)]
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # as in a CI log
+    env = {**{k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}, **(env or {})}  # a CI log
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or ROOT, timeout=300, env=env)
 
 

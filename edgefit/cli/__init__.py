@@ -6,7 +6,9 @@ import click
 from .. import __version__
 from .budget_cmd import budget
 from .common import EdgefitGroup
+from .demo_data_cmd import demo_data_cmd
 from .select_cmd import select_cmd
+from .train_cmd import train_cmd
 from .zoo_cmd import zoo_cmd
 
 
@@ -24,3 +26,5 @@ def main():
 main.add_command(zoo_cmd)
 main.add_command(select_cmd)
 main.add_command(budget)
+main.add_command(train_cmd)
+main.add_command(demo_data_cmd)

@@ -1,0 +1,239 @@
+"""`edgefit train`: transfer learning of a zoo variant on a folder of labelled images.
+
+    from edgefit.train import train, TrainConfig
+    result = train(TrainConfig(variant="mobilenet_v2_0.35_96", data="demo", weights="none", epochs=10))
+    print(result.val_top1, result.run_dir)
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .config import OPTIMIZER_WD, TrainConfig, resolve_strategy
+
+__all__ = ["TrainConfig", "TrainResult", "train", "sanity"]
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    summary: dict
+
+    @property
+    def val_top1(self) -> float:
+        return self.summary["val_top1"]
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.run_dir / "best.pt"
+
+
+def _prepare(cfg: TrainConfig, resume: bool):
+    """Everything up to the model: validated config, split, datasets, model, run directory."""
+    import torch
+
+    from .. import zoo
+    from ..data.folder import Split, scan
+    from ..errors import BadInput
+    from ..weights import build_with_weights, default_weights
+
+    cfg.validate()
+    variant = zoo.get_variant(cfg.variant)
+    weights = cfg.weights or default_weights(variant)
+    split = scan(cfg.data, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
+    strategy, why = resolve_strategy(cfg.strategy, weights, split.images_per_class())
+    optimizer = cfg.resolved_optimizer(weights)
+    lr = cfg.default_lr(optimizer)
+    run_dir = Path(cfg.out) if cfg.out else cfg.default_out(strategy, weights, optimizer, lr)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise BadInput(f"--out {run_dir} is a file; give a directory for the run")
+    existing = run_dir / "config.json"
+    if resume:
+        if not (run_dir / "last.pt").is_file():
+            raise BadInput(f"nothing to resume in {run_dir}: no last.pt (start without --resume)")
+        saved = json.loads(existing.read_text())
+        for key in ("variant", "weights", "seed", "batch_size"):
+            if saved["config"].get(key) != cfg.to_dict().get(key) and cfg.to_dict().get(key) is not None:
+                raise BadInput(f"--resume with a different {key} than the run in {run_dir} "
+                               f"({cfg.to_dict()[key]!r} vs {saved['config'][key]!r})")
+        split = Split.from_dict(json.loads((run_dir / "split.json").read_text()))
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise BadInput(f"run directory {run_dir} already holds a run; continue it with --resume or choose "
+                       "another --out")
+    device = torch.device("cuda" if (cfg.device == "auto" and torch.cuda.is_available()) or cfg.device == "cuda"
+                          else "cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BadInput("--device cuda but no CUDA device is available; use --device cpu")
+    torch.manual_seed(cfg.seed)  # the new classifier (and, from scratch, every layer) starts the same
+    model, weights_info = build_with_weights(variant, len(split.classes), weights)
+    return variant, weights, weights_info, split, strategy, why, optimizer, lr, run_dir, device, model
+
+
+def _preprocess(model, variant):
+    from ..data.pipeline import Preprocess
+
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    return Preprocess(resolution=variant.resolution, mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
+                      std=tuple(cfg.get("std", (0.229, 0.224, 0.225))), crop_pct=float(cfg.get("crop_pct", 0.875)),
+                      interpolation=str(cfg.get("interpolation", "bilinear")))
+
+
+def train(cfg: TrainConfig, resume: bool = False, interrupt_after: Optional[int] = None, quiet: bool = False) -> TrainResult:
+    """Train `cfg.variant` on `cfg.data`; resumable. Raises BadInput on bad folders or options."""
+    import torch
+
+    from .. import checkpoint
+    from ..data.pipeline import Augment, ImageSet, loader
+    from ..errors import BadInput
+    from ..fsutil import atomic_write_json, atomic_write_text
+    from . import loop, report
+    from .progress import Reporter
+
+    t_start = time.perf_counter()
+    variant, weights, weights_info, split, strategy, why, optimizer, lr, run_dir, device, model = _prepare(cfg, resume)
+    weight_decay = cfg.weight_decay if cfg.weight_decay is not None else OPTIMIZER_WD[optimizer]
+    reporter = Reporter(enabled=not quiet)
+    pp = _preprocess(model, variant)
+    aug = Augment(flip=cfg.flip, jitter=cfg.jitter)
+    reporter.message(f"edgefit train: {variant.name} on {len(split.classes)} classes "
+                     f"({split.counts()['train']} train / {split.counts()['val']} val images), weights {weights}, "
+                     f"strategy {strategy} ({why}); run directory {run_dir}")
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        t_data = time.perf_counter()
+        sets = {name: ImageSet(split, name, pp, aug if name == "train" else None)
+                for name in ("train", "val", "test") if split.files[name]}
+        split.skipped = {name: ds.skipped for name, ds in sets.items()}
+        skipped = sum(len(v) for v in split.skipped.values())
+        for name in ("train", "val"):
+            present = set(sets[name].labels)
+            missing = [c for i, c in enumerate(split.classes) if i not in present]
+            if missing:
+                raise BadInput(f"class '{missing[0]}' has no readable {name} images in {split.root}")
+        if skipped:
+            reporter.message(f"skipped {skipped} unreadable image(s), e.g. {next(f for v in split.skipped.values() for f in v)}")
+        data_seconds = time.perf_counter() - t_data
+        if not resume:
+            atomic_write_json(run_dir / "split.json", split.to_dict())
+            atomic_write_json(run_dir / "config.json", {
+                "config": cfg.to_dict(), "resolved": {"weights": weights, "strategy": strategy, "why": why, "optimizer": optimizer, "lr": lr,
+                                                      "weight_decay": weight_decay,
+                                                      "device": str(device)}})
+            import yaml
+
+            atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(
+                {**cfg.to_dict(), "resolved": {"weights": weights, "strategy": strategy, "optimizer": optimizer, "lr": lr,
+                                               "weight_decay": weight_decay,
+                                               "device": str(device), "preprocess": pp.to_dict(),
+                                               "augment": aug.to_dict()}}, sort_keys=False))
+        ck_meta = {"variant": variant.name, "classes": split.classes, "preprocess": pp.to_dict(),
+                   "weights": {k: v for k, v in weights_info.items() if k != "new_tensors"}}
+
+        def save_best(val: dict) -> None:
+            checkpoint.save(run_dir / "best.pt", checkpoint.model_checkpoint(
+                model, ck_meta["variant"], ck_meta["classes"], ck_meta["preprocess"], ck_meta["weights"],
+                extra={"val_top1": val["top1"], "split_digest": split.digest(), "strategy": strategy}))
+
+        fit_model, train_loader, val_loader = model, None, None
+        if strategy == "head":
+            fit_model, train_loader, val_loader = _cached_features(model, sets, cfg, device)
+        else:
+            train_loader = lambda epoch: loader(sets["train"], cfg.batch_size, True, cfg.seed, epoch)  # noqa: E731
+            val_loader = loader(sets["val"], cfg.batch_size * 2, False)
+        phases = _phases(strategy, weights, cfg.epochs, lr, optimizer)
+        resume_state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True) if resume else None
+        fit = loop.Fit(model=fit_model, train_loader=train_loader, val_loader=val_loader, phases=phases,
+                       num_classes=len(split.classes), device=device, run_dir=run_dir, seed=cfg.seed,
+                       weight_decay=weight_decay, label_smoothing=cfg.label_smoothing,
+                       warmup_epochs=cfg.warmup_epochs, patience=cfg.patience, save_best=save_best,
+                       reporter=reporter, interrupt_after=interrupt_after)
+        state = loop.run(fit, resume_state)
+        summary = report.finish(run_dir, cfg, variant, split, sets, weights, strategy, why, optimizer, lr, device, state,
+                                data_seconds, time.perf_counter() - t_start)
+    except BaseException:
+        if created and not (run_dir / "last.pt").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: leave no half run behind
+        raise
+    return TrainResult(run_dir, summary)
+
+
+def _phases(strategy: str, weights: str, epochs: int, lr: float, optimizer: str):
+    """head: one phase on cached features; from scratch: one phase; fine-tuning: a classifier warm-up on
+    the frozen backbone, then the unfrozen part at a tenth of the learning rate."""
+    from .loop import Phase
+
+    if strategy == "head":
+        return [Phase("head", "all", epochs, lr, optimizer)]
+    if weights == "none":
+        return [Phase("train", "full", epochs, lr, optimizer)]
+    warm = min(max(1, round(epochs * 0.2)), epochs - 1) if epochs >= 2 else 0
+    phases = [Phase("warmup", "classifier", warm, lr, optimizer)] if warm else []
+    return phases + [Phase("finetune", strategy, epochs - warm, lr * 0.1, optimizer)]
+
+
+def _cached_features(model, sets, cfg, device):
+    """Head-only training: backbone features computed once (no augmentation), classifier trained on them."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from ..data.pipeline import ImageSet, loader
+
+    model.eval().to(device)
+
+    @torch.no_grad()
+    def features(ds: ImageSet):
+        plain = ImageSet.__new__(ImageSet)
+        plain.__dict__.update(ds.__dict__)
+        plain.augment = None
+        xs, ys = [], []
+        for x, y in loader(plain, 128, False):
+            xs.append(model.forward_head(model.forward_features(x.to(device)), pre_logits=True).cpu())
+            ys.append(y)
+        return TensorDataset(torch.cat(xs), torch.cat(ys))
+
+    tr, va = features(sets["train"]), features(sets["val"])
+    head = model.get_classifier()
+
+    def train_loader(epoch: int):
+        g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
+        return DataLoader(tr, batch_size=cfg.batch_size, shuffle=True, generator=g)
+
+    return head, train_loader, DataLoader(va, batch_size=512)
+
+
+def sanity(cfg: TrainConfig) -> dict:
+    """Overfit one small batch of the training split (no augmentation) and report the verdict."""
+    import torch
+
+    from ..data.pipeline import ImageSet
+    from .loop import sanity_check
+
+    cfg.validate()
+    from .. import zoo
+    from ..data.folder import scan
+    from ..weights import build_with_weights, default_weights
+
+    variant = zoo.get_variant(cfg.variant)
+    weights = cfg.weights or default_weights(variant)
+    split = scan(cfg.data, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
+    model, _ = build_with_weights(variant, len(split.classes), weights)
+    pp = _preprocess(model, variant)
+    torch.manual_seed(cfg.seed)
+    per_class = max(1, 16 // len(split.classes))
+    picked, seen = [], {}
+    for rel, label in split.files["train"]:
+        if seen.get(label, 0) < per_class:
+            picked.append([rel, label])
+            seen[label] = seen.get(label, 0) + 1
+    split.files = {"train": picked, "val": [], "test": []}
+    ds = ImageSet(split, "train", pp, None)
+    x = torch.stack([ds[i][0] for i in range(len(ds))])
+    y = torch.tensor(ds.labels)
+    return {"variant": variant.name, "weights": weights, **sanity_check(model, (x, y), torch.device("cpu"))}
+
+

@@ -1,0 +1,92 @@
+"""Training configuration: validated once, with the run-directory name derived from it."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..errors import BadInput
+
+STRATEGIES = ("auto", "head", "partial", "full")
+OPTIMIZERS = ("auto", "adamw", "sgd")
+OPTIMIZER_LR = {"adamw": 1e-3, "sgd": 0.1}  # sgd: at batch 64, scaled linearly with the batch size
+OPTIMIZER_WD = {"adamw": 0.05, "sgd": 5e-5}
+# `auto` picks from images per class (train split): fewer than HEAD_BELOW -> head only,
+# fewer than FULL_FROM -> partial (last stages), else full fine-tuning.
+HEAD_BELOW = 30
+FULL_FROM = 300
+
+
+@dataclass
+class TrainConfig:
+    variant: str
+    data: str
+    weights: Optional[str] = None  # imagenet | none | PATH; None -> imagenet where the zoo has weights
+    strategy: str = "auto"
+    epochs: int = 15
+    batch_size: int = 64
+    lr: Optional[float] = None  # None -> the optimizer's default (OPTIMIZER_LR)
+    optimizer: str = "auto"  # auto: sgd from scratch, adamw when fine-tuning pretrained weights
+    weight_decay: Optional[float] = None  # None -> OPTIMIZER_WD
+    label_smoothing: float = 0.1
+    warmup_epochs: float = 1.0
+    patience: int = 5
+    seed: int = 0
+    val_fraction: float = 0.2
+    test_fraction: float = 0.0
+    flip: bool = True
+    jitter: float = 0.3
+    device: str = "auto"
+    out: Optional[str] = None
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise BadInput(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        for name, value, low in [("epochs", self.epochs, 1), ("batch-size", self.batch_size, 1),
+                                 ("patience", self.patience, 1)]:
+            if not isinstance(value, int) or value < low:
+                raise BadInput(f"--{name} must be a whole number >= {low}, got {value!r}")
+        if self.lr is not None and not (0 < self.lr < 10):
+            raise BadInput(f"--lr must be a positive learning rate below 10, got {self.lr!r}")
+        if not 0 <= self.jitter < 1:
+            raise BadInput(f"--jitter must be in [0, 1), got {self.jitter!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise BadInput(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise BadInput(f"--device must be auto, cpu or cuda, got {self.device!r}")
+
+    def default_lr(self, optimizer: str) -> float:
+        if self.lr is not None:
+            return self.lr
+        return OPTIMIZER_LR[optimizer] * (self.batch_size / 64 if optimizer == "sgd" else 1.0)
+
+    def resolved_optimizer(self, weights: str) -> str:
+        if self.optimizer != "auto":
+            return self.optimizer
+        return "sgd" if weights == "none" else "adamw"
+
+    def default_out(self, strategy: str, weights: str, optimizer: str, lr: float) -> Path:
+        w = weights if weights in ("imagenet", "none") else "file"
+        return Path("runs") / (f"{self.variant}.{strategy}.w-{w}.{optimizer}.e{self.epochs}.lr{lr:g}"
+                               f".bs{self.batch_size}.s{self.seed}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_strategy(requested: str, weights: str, images_per_class: float) -> tuple[str, str]:
+    """(strategy, why) by the practitioners' rule."""
+    if weights == "none":
+        if requested in ("head", "partial"):
+            raise BadInput(f"--strategy {requested} keeps random backbone layers frozen with --weights none; "
+                           "use --strategy full (or auto) to train from scratch")
+        return "full", "no pretrained weights: everything is trained from scratch"
+    if requested != "auto":
+        return requested, "requested"
+    if images_per_class < HEAD_BELOW:
+        return "head", (f"{images_per_class:.0f} images per class < {HEAD_BELOW}: retrain the classifier only. "
+                        "Little data from a domain unlike ImageNet photos is trouble: collect more if you can")
+    if images_per_class < FULL_FROM:
+        return "partial", f"{images_per_class:.0f} images per class < {FULL_FROM}: fine-tune the last stages"
+    return "full", f"{images_per_class:.0f} images per class >= {FULL_FROM}: fine-tune the whole network"
