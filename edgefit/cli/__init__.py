@@ -7,6 +7,7 @@ from .. import __version__
 from .budget_cmd import budget
 from .common import EdgefitGroup
 from .demo_data_cmd import demo_data_cmd
+from .export_cmd import export_cmd, verify_cmd
 from .select_cmd import select_cmd
 from .train_cmd import train_cmd
 from .zoo_cmd import zoo_cmd
@@ -28,3 +29,5 @@ main.add_command(select_cmd)
 main.add_command(budget)
 main.add_command(train_cmd)
 main.add_command(demo_data_cmd)
+main.add_command(export_cmd)
+main.add_command(verify_cmd)

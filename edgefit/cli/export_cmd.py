@@ -1,0 +1,84 @@
+"""`edgefit export` and `edgefit verify`."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def _print_report(report: dict) -> None:
+    click.echo(f"parity on {report['samples']} images ({report['images']}); PyTorch top-1 "
+               f"{report['torch_top1_accuracy']:.3f}")
+    for r in report["artifacts"]:
+        err = f"max rel err {r['max_rel_error']:.1e}  " if r["precision"] != "int8" else ""
+        status = "ok" if r["passed"] else "FAIL: " + "; ".join(r["reasons"])
+        click.echo(f"  {r['file']:<20} {err}top-1 agreement {r['top1_agreement']:.3f}  "
+                   f"top-1 {r['top1_accuracy']:.3f}  {status}")
+        d = r.get("first_divergence")
+        if d:
+            click.echo(f"    first diverging node: {d['node']} ({d['op_type']}, output {d['output']}, "
+                       f"rel err {d['max_rel_error']:.1e})")
+
+
+@click.command("export")
+@click.argument("source", metavar="RUN_DIR|CHECKPOINT")
+@click.option("--format", "formats", default="onnx,tflite", show_default=True, help="onnx, tflite (comma list).")
+@click.option("--precision", "precisions", default="fp32,int8", show_default=True, help="fp32, fp16, int8.")
+@click.option("--calib", default=None, help="Calibration image folder [the run's training split].")
+@click.option("--calib-samples", type=int, default=200, show_default=True)
+@click.option("--io", "io_type", type=click.Choice(["float", "int8"]), default="float", show_default=True,
+              help="int8: int8 input/output tensors on the int8 TFLite (scale/zero-point in edgefit.json).")
+@click.option("--out", required=True, help="Artifact directory.")
+@click.option("--data", default=None, help="Images for verification [the run's validation split].")
+@click.option("--samples", type=int, default=200, show_default=True, help="Images used by verify.")
+@click.option("--no-verify", is_flag=True, help="Skip the parity check.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
+def export_cmd(source, formats, precisions, calib, calib_samples, io_type, out, data, samples, no_verify, as_json):
+    """Export a trained model to ONNX / TFLite and verify the artifacts agree with it.
+
+    Exit 0 exported and verified, 1 parity failed (artifacts kept for inspection), 2 bad input.
+
+    \b
+    Example:
+      edgefit export runs/demo-train --format onnx,tflite --precision fp32,fp16,int8 --out artifacts
+    """
+    from ..export import export
+
+    manifest = export(source, out, formats=formats, precisions=precisions, calib=calib,
+                      calib_samples=calib_samples, io=io_type, verify=not no_verify, data=data, samples=samples)
+    report = manifest.get("verify")
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+    else:
+        for a in manifest["artifacts"]:
+            click.echo(f"wrote {out}/{a['file']:<20} {a['size_kb']:>9,.1f} KB  {a['format']} {a['precision']} "
+                       f"{a['input_layout']} in={a['input']['dtype']}")
+        if report:
+            _print_report(report)
+    if report and not report["passed"]:
+        raise SystemExit(1)
+
+
+@click.command("verify")
+@click.argument("art_dir", metavar="ART_DIR")
+@click.option("--data", default=None, help="Image folder [the training run's validation split].")
+@click.option("--samples", type=int, default=200, show_default=True)
+@click.option("--max-rel-error", type=float, default=None, help="Override the float tolerance (fp32 1e-4, fp16 2e-2).")
+@click.option("--min-agreement", type=float, default=None, help="Override the top-1 agreement floor (0.99/0.98).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON only.")
+def verify_cmd(art_dir, data, samples, max_rel_error, min_agreement, as_json):
+    """Check every artifact in ART_DIR against the PyTorch model (exit 0 parity holds, 1 it fails).
+
+    \b
+    Example:
+      edgefit verify artifacts --samples 100
+    """
+    from ..verify import verify
+
+    report = verify(art_dir, data=data, samples=samples, max_rel_error=max_rel_error, min_agreement=min_agreement)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print_report(report)
+    if not report["passed"]:
+        raise SystemExit(1)

@@ -1,0 +1,129 @@
+"""`edgefit export`: a trained model to ONNX and TFLite artifacts a mobile build can drop in.
+
+    from edgefit.export import export
+    manifest = export("runs/my-run", "artifacts", formats="onnx,tflite", precisions="fp32,int8")
+"""
+from __future__ import annotations
+
+import hashlib
+import platform
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from .. import __version__
+from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .formats import plan
+
+MANIFEST = "edgefit.json"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for lib in ("torch", "timm", "onnx", "onnxruntime", "onnxslim", "onnx2tf", "tensorflow", "ai-edge-litert"):
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite", precisions: str = "fp32,int8",
+           calib: Optional[str] = None, calib_samples: int = 200, io: str = "float", verify: bool = True,
+           data: Optional[str] = None, samples: int = 200, quiet: bool = False) -> dict:
+    """Write the requested artifacts, labels.txt and edgefit.json to `out`; verify parity unless told not to.
+    Returns the manifest (with a `verify` report when verified)."""
+    import numpy as np
+
+    from ..errors import BadInput
+    from ..trace import measure
+    from . import onnx_export, tflite_export
+    from .source import open_source, split_images
+
+    targets = plan(formats, precisions, io)
+    if calib_samples < 1:
+        raise BadInput(f"--calib-samples must be 1 or more, got {calib_samples}")
+    source = open_source(source_path)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is a file; give a directory")
+    model = source.model()
+    res = source.preprocess["resolution"]
+    stats = measure(model, res)
+    ck_bytes = source.checkpoint_path.read_bytes()
+    base_meta = {
+        "variant": source.ck["variant"], "labels": source.classes, "num_classes": len(source.classes),
+        "preprocess": {**source.preprocess, "input_range": "RGB in [0, 1], then (x - mean) / std"},
+        "edgefit_version": __version__, "source": {
+            "checkpoint": str(source.checkpoint_path.resolve()), "checkpoint_sha256": _sha256(ck_bytes),
+            "run_dir": str(source.run_dir.resolve()) if source.run_dir else None},
+        "macs": stats.macs, "params": stats.params,
+    }
+    calib_x = None
+    if any(t.precision == "int8" for t in targets) or any(t.format == "tflite" for t in targets):
+        calib_x, _ = split_images(source, "train", calib, calib_samples)
+        calib_x = calib_x.numpy().astype(np.float32)
+    out.mkdir(parents=True, exist_ok=True)
+    artifacts = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_bytes = onnx_export.to_onnx_bytes(model, res, {**base_meta, "edgefit_layout": "NCHW",
+                                                             "edgefit_precision": "fp32"})
+        fp32_path = Path(tmp) / "model.onnx"
+        fp32_path.write_bytes(fp32_bytes)
+        blobs: dict = {}
+        for t in targets:
+            if t.format == "onnx" and t.precision == "fp32":
+                blobs[t] = fp32_bytes
+            elif t.format == "onnx" and t.precision == "int8":
+                q = Path(tmp) / "model_int8.onnx"
+                onnx_export.quantize_int8(fp32_path, q, calib_x, {**base_meta, "edgefit_layout": "NCHW",
+                                                                   "edgefit_precision": "int8"})
+                blobs[t] = q.read_bytes()
+        tfl = [t for t in targets if t.format == "tflite"]
+        if tfl:
+            converted = tflite_export.convert(fp32_path, [t.precision for t in tfl], calib_x, io)
+            for t in tfl:
+                blobs[t] = converted[t.precision]
+        for t, blob in blobs.items():
+            atomic_write_bytes(out / t.file, blob)
+            artifacts.append(_describe(t, blob, out / t.file, stats, io))
+    atomic_write_bytes(out / "reference.pt", ck_bytes)
+    atomic_write_text(out / "labels.txt", "".join(c + "\n" for c in source.classes))
+    manifest = {**base_meta, "artifacts": artifacts, "reference_checkpoint": "reference.pt",
+                "versions": _versions()}
+    atomic_write_json(out / MANIFEST, manifest)
+    if verify:
+        from ..verify import verify as run_verify
+
+        report = run_verify(out, data=data, samples=samples)
+        manifest["verify"] = report
+    return manifest
+
+
+def _describe(t, blob: bytes, path: Path, stats, io: str) -> dict:
+    from .tflite_export import io_details
+
+    d = {"file": t.file, "format": t.format, "precision": t.precision, "runtime": t.runtime,
+         "input_layout": t.layout, "size_bytes": len(blob), "size_kb": round(len(blob) / 1024, 1),
+         "sha256": _sha256(blob), "macs": stats.macs, "params": stats.params}
+    if t.format == "tflite":
+        details = io_details(blob)
+        d.update(input=details["input"], output=details["output"])
+    else:
+        import onnx
+
+        proto = onnx.load_from_string(blob)
+        shape = [dim.dim_value for dim in proto.graph.input[0].type.tensor_type.shape.dim]
+        d.update(input={"name": proto.graph.input[0].name, "dtype": "float32", "shape": shape, "quantization": None},
+                 output={"name": proto.graph.output[0].name, "dtype": "float32", "quantization": None})
+        if t.precision == "int8":
+            d["quantization"] = "QDQ int8, per-channel weights, static activations"
+    return d
+
+

@@ -1,0 +1,64 @@
+"""PyTorch -> ONNX (torch.onnx, checked, simplified) and int8 ONNX (onnxruntime static QDQ)."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..fsutil import atomic_write_bytes
+
+OPSET = 17
+INPUT, OUTPUT = "input", "logits"
+
+
+def to_onnx_bytes(model, resolution: int, metadata: dict) -> bytes:
+    import onnx
+    import onnxslim
+    import torch
+
+    model = model.eval()
+    x = torch.zeros(1, 3, resolution, resolution)
+    buf = io.BytesIO()
+    torch.onnx.export(model, (x,), buf, dynamo=False, opset_version=OPSET, input_names=[INPUT],
+                      output_names=[OUTPUT], do_constant_folding=True)
+    proto = onnx.load_from_string(buf.getvalue())
+    proto = onnxslim.slim(proto)
+    onnx.checker.check_model(proto, full_check=True)
+    set_metadata(proto, metadata)
+    return proto.SerializeToString()
+
+
+def set_metadata(proto, metadata: dict) -> None:
+    del proto.metadata_props[:]
+    for k, v in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key = k
+        entry.value = v if isinstance(v, str) else json.dumps(v)
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray, metadata: dict) -> None:
+    """Static int8 QDQ quantization, per-channel weights, calibrated on `calib` (NCHW float32)."""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{INPUT: calib[i:i + 1]} for i in range(len(calib))])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        q = Path(tmp) / "q.onnx"
+        quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        proto = onnx.load(str(q))
+    set_metadata(proto, metadata)
+    atomic_write_bytes(out_path, proto.SerializeToString())

@@ -1,0 +1,73 @@
+"""What is exported: an `edgefit train` run directory or its checkpoint, and the images that go with it."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .. import checkpoint
+from ..errors import BadInput
+
+
+@dataclass
+class Source:
+    checkpoint_path: Path
+    ck: dict
+    run_dir: Optional[Path]
+
+    @property
+    def classes(self) -> list[str]:
+        return self.ck["classes"]
+
+    @property
+    def preprocess(self) -> dict:
+        return self.ck["preprocess"]
+
+    def model(self):
+        return checkpoint.build_model(self.ck)
+
+
+def open_source(path: str | Path) -> Source:
+    p = Path(path)
+    if p.is_dir():
+        best = p / "best.pt"
+        if not best.is_file():
+            raise BadInput(f"{p} has no best.pt; give an `edgefit train` run directory or a checkpoint file")
+        return Source(best, checkpoint.load(best), p)
+    ck = checkpoint.load(p)
+    run_dir = p.parent if (p.parent / "split.json").is_file() else None
+    return Source(p, ck, run_dir)
+
+
+def split_images(source: Source, name: str, data: Optional[str], limit: int, seed: int = 0):
+    """(float NCHW images preprocessed as in training, labels) from --data or the run's split."""
+    import torch
+
+    from ..data.folder import Split, scan
+    from ..data.pipeline import ImageSet, Preprocess
+
+    pp_d = source.preprocess
+    pp = Preprocess(pp_d["resolution"], tuple(pp_d["mean"]), tuple(pp_d["std"]), pp_d["crop_pct"],
+                    pp_d.get("interpolation", "bilinear"))
+    if data:
+        split = scan(data, seed=seed)
+        if split.classes != source.classes:
+            raise BadInput(f"the classes in {data} ({', '.join(split.classes[:5])}...) differ from the model's "
+                           f"({', '.join(source.classes[:5])}...)")
+        if name == "train" and split.mode == "auto":  # calibration images: any of them
+            split.files["train"] += split.files["val"]
+    elif source.run_dir is not None:
+        split = Split.from_dict(json.loads((source.run_dir / "split.json").read_text()))
+    else:
+        raise BadInput(f"no images to use: {source.checkpoint_path} is not inside a run directory; pass --data DIR "
+                       "(and --calib DIR for int8)")
+    files = split.files[name] or split.files["val"]
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(files), generator=g).tolist()[:limit]
+    split.files = {name: [files[i] for i in order], **{k: [] for k in ("train", "val", "test") if k != name}}
+    ds = ImageSet(split, name, pp, None)
+    if len(ds) == 0:
+        raise BadInput(f"no readable images for {name} in {split.root}")
+    x = torch.stack([ds[i][0] for i in range(len(ds))])
+    return x, torch.tensor(ds.labels)

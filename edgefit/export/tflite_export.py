@@ -1,0 +1,117 @@
+"""ONNX -> TFLite through onnx2tf: fp32, fp16 and full-integer int8 calibrated on the user's images.
+
+onnx2tf downloads sample images from the internet for any fixed-batch 4-D image input, even when
+calibration data is given; edgefit replaces that downloader with one returning the user's images,
+so a conversion never touches the network.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EdgefitError
+from ..fsutil import atomic_write_bytes
+
+OUTPUTS = {"fp32": "model_float32.tflite", "fp16": "model_float16.tflite"}
+INT8_OUTPUTS = {"float": "model_integer_quant.tflite", "int8": "model_full_integer_quant.tflite"}
+
+
+class ConversionFailed(EdgefitError):
+    exit_code = 1
+
+
+@contextlib.contextmanager
+def _quiet_fds():
+    """TensorFlow's converter logs from C++ straight to file descriptors 1 and 2; keep them for errors."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+@contextlib.contextmanager
+def _offline_samples(images_nhwc: np.ndarray):
+    import onnx2tf.onnx2tf as core
+    import onnx2tf.utils.common_functions as common
+
+    saved = (core.download_test_image_data, common.download_test_image_data)
+
+    def local_samples() -> np.ndarray:
+        return images_nhwc
+
+    core.download_test_image_data = common.download_test_image_data = local_samples
+    try:
+        yield
+    finally:
+        core.download_test_image_data, common.download_test_image_data = saved
+
+
+def convert(onnx_path: Path, precisions: list[str], calib_nchw: np.ndarray, io_type: str) -> dict[str, bytes]:
+    """{precision: tflite bytes}. `calib_nchw`: preprocessed (normalized) float32 images."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import onnx2tf
+
+    nhwc = np.ascontiguousarray(calib_nchw.transpose(0, 2, 3, 1)).astype(np.float32)
+    log = io.StringIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        npy = Path(tmp) / "calib.npy"
+        np.save(npy, nhwc)
+        out = Path(tmp) / "tf"
+        try:
+            with _offline_samples(nhwc), _quiet_fds(), contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                onnx2tf.convert(
+                    input_onnx_file_path=str(onnx_path), output_folder_path=str(out),
+                    output_integer_quantized_tflite="int8" in precisions,
+                    custom_input_op_name_np_data_path=[["input", str(npy), [[[[0.0, 0.0, 0.0]]]], [[[[1.0, 1.0, 1.0]]]]]],
+                    quant_type="per-channel", input_quant_dtype="int8", output_quant_dtype="int8",
+                    non_verbose=True, copy_onnx_input_output_names_to_tflite=True)
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - onnx2tf exits on some errors
+            tail = " | ".join(line for line in log.getvalue().splitlines()[-3:] if line.strip())
+            raise ConversionFailed(f"onnx2tf could not convert {onnx_path.name}: {e!r} {tail}"[:400]) from None
+        files = {p: OUTPUTS[p] for p in precisions if p in OUTPUTS}
+        if "int8" in precisions:
+            files["int8"] = INT8_OUTPUTS[io_type]
+        result = {}
+        for p, name in files.items():
+            f = out / name
+            if not f.is_file():
+                raise ConversionFailed(f"onnx2tf did not write {name}")
+            result[p] = f.read_bytes()
+        shutil.rmtree(out, ignore_errors=True)
+    return result
+
+
+def io_details(data: bytes) -> dict:
+    """Input/output dtype, shape and quantization of a TFLite model, read by LiteRT."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=data)
+    inp, outp = it.get_input_details()[0], it.get_output_details()[0]
+
+    def desc(d):
+        scale, zp = d["quantization"]
+        return {"name": d["name"], "dtype": np.dtype(d["dtype"]).name, "shape": [int(s) for s in d["shape"]],
+                "quantization": {"scale": float(scale), "zero_point": int(zp)} if scale else None}
+
+    return {"input": desc(inp), "output": desc(outp)}
+
+
+def write(path: Path, data: bytes) -> None:
+    atomic_write_bytes(path, data)

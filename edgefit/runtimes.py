@@ -1,0 +1,77 @@
+"""Run an artifact on preprocessed NCHW float images with its own layout and quantization.
+
+Every consumer (verify, bench) goes through these wrappers, which read the model's input layout,
+dtype and scale/zero-point from the model itself, so an NHWC int8 TFLite and an NCHW float ONNX are
+fed the same images correctly.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+class OnnxRunner:
+    def __init__(self, path: Path, threads: int = 0, providers=None):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        if threads:
+            so.intra_op_num_threads = threads
+        so.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), so, providers=providers or ["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0]
+        self.output = self.session.get_outputs()[0].name
+        self.layout = "NHWC" if (len(self.input.shape) == 4 and self.input.shape[-1] in (1, 3)) else "NCHW"
+
+    def __call__(self, x_nchw: np.ndarray) -> np.ndarray:
+        x = x_nchw.transpose(0, 2, 3, 1) if self.layout == "NHWC" else x_nchw
+        outs = [self.session.run([self.output], {self.input.name: x[i:i + 1].astype(np.float32)})[0]
+                for i in range(len(x))]
+        return np.concatenate(outs).astype(np.float32)
+
+
+class TfliteRunner:
+    def __init__(self, path_or_bytes, threads: int = 0, preserve_all_tensors: bool = False):
+        from ai_edge_litert.interpreter import Interpreter
+
+        kw = {"num_threads": threads} if threads else {}
+        if isinstance(path_or_bytes, (bytes, bytearray)):
+            kw["model_content"] = bytes(path_or_bytes)
+        else:
+            kw["model_path"] = str(path_or_bytes)
+        self.it = Interpreter(experimental_preserve_all_tensors=preserve_all_tensors, **kw)
+        self.it.allocate_tensors()
+        self.inp = self.it.get_input_details()[0]
+        self.out = self.it.get_output_details()[0]
+        shape = self.inp["shape"]
+        self.layout = "NHWC" if shape[-1] in (1, 3) else "NCHW"
+
+    def __call__(self, x_nchw: np.ndarray) -> np.ndarray:
+        x = x_nchw.transpose(0, 2, 3, 1) if self.layout == "NHWC" else x_nchw
+        outs = []
+        for i in range(len(x)):
+            self.it.set_tensor(self.inp["index"], quantize(x[i:i + 1], self.inp))
+            self.it.invoke()
+            outs.append(dequantize(self.it.get_tensor(self.out["index"]), self.out))
+        return np.concatenate(outs).astype(np.float32)
+
+
+def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zp = detail["quantization"]
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind in "iu" and scale:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zp), info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
+def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zp = detail["quantization"]
+    if np.dtype(detail["dtype"]).kind in "iu" and scale:
+        return (y.astype(np.float32) - zp) * scale
+    return y.astype(np.float32)
+
+
+def runner(path: Path, threads: int = 0):
+    return OnnxRunner(path, threads) if path.suffix == ".onnx" else TfliteRunner(path, threads)

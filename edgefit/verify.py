@@ -1,0 +1,128 @@
+"""`edgefit verify`: do the exported artifacts agree with the PyTorch model they came from?
+
+Every artifact runs on the same preprocessed validation images, with its own layout and
+quantization (runtimes.py). Float artifacts are held to a maximum output error relative to the
+output range; every artifact to a top-1 agreement with PyTorch. When a float ONNX artifact fails,
+the first diverging node is found by exposing every intermediate tensor of the artifact and of a
+fresh export of the reference model, and comparing them node by node in graph order.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .errors import BadInput
+
+# Documented defaults; override with --max-rel-error / --min-agreement.
+TOLERANCES = {
+    "fp32": {"max_rel_error": 1e-4, "min_agreement": 0.99},
+    "fp16": {"max_rel_error": 2e-2, "min_agreement": 0.98},
+    "int8": {"max_rel_error": None, "min_agreement": 0.98},
+}
+
+
+def verify(art_dir: str | Path, data: Optional[str] = None, samples: int = 200,
+           max_rel_error: Optional[float] = None, min_agreement: Optional[float] = None) -> dict:
+    import torch
+
+    from .export.source import Source, split_images
+    from .runtimes import runner
+    from . import checkpoint
+
+    art_dir = Path(art_dir)
+    manifest_path = art_dir / "edgefit.json"
+    if not manifest_path.is_file():
+        raise BadInput(f"{art_dir} has no edgefit.json; give a directory written by `edgefit export`")
+    manifest = json.loads(manifest_path.read_text())
+    ck_path = art_dir / manifest.get("reference_checkpoint", "reference.pt")
+    ck = checkpoint.load(ck_path)
+    run_dir = manifest["source"].get("run_dir")
+    source = Source(ck_path, ck, Path(run_dir) if run_dir and Path(run_dir, "split.json").is_file() else None)
+    if samples < 1:
+        raise BadInput(f"--samples must be 1 or more, got {samples}")
+    x, labels = split_images(source, "val", data, samples)
+    model = checkpoint.build_model(ck)
+    with torch.no_grad():
+        ref = torch.cat([model(x[i:i + 64]) for i in range(0, len(x), 64)]).numpy()
+    labels = labels.numpy()
+    xs = x.numpy().astype(np.float32)
+    out_range = float(ref.max() - ref.min()) or 1.0
+    ref_top1 = ref.argmax(1)
+    results = []
+    for art in manifest["artifacts"]:
+        path = art_dir / art["file"]
+        if not path.is_file():
+            raise BadInput(f"{path} is listed in edgefit.json but missing")
+        y = runner(path)(xs)
+        tol = dict(TOLERANCES[art["precision"]])
+        if max_rel_error is not None and tol["max_rel_error"] is not None:
+            tol["max_rel_error"] = max_rel_error
+        if min_agreement is not None:
+            tol["min_agreement"] = min_agreement
+        abs_err = float(np.abs(y - ref).max())
+        rel_err = abs_err / out_range
+        agreement = float((y.argmax(1) == ref_top1).mean())
+        r = {"file": art["file"], "format": art["format"], "precision": art["precision"],
+             "max_abs_error": abs_err, "max_rel_error": rel_err, "top1_agreement": agreement,
+             "top1_accuracy": float((y.argmax(1) == labels).mean()), "tolerance": tol, "reasons": []}
+        if tol["max_rel_error"] is not None and rel_err > tol["max_rel_error"]:
+            r["reasons"].append(f"max relative error {rel_err:.2e} > {tol['max_rel_error']:.0e}")
+        if agreement < tol["min_agreement"]:
+            r["reasons"].append(f"top-1 agreement {agreement:.3f} < {tol['min_agreement']}")
+        r["passed"] = not r["reasons"]
+        if not r["passed"] and art["format"] == "onnx" and art["precision"] == "fp32":
+            r["first_divergence"] = first_divergence(path, model, xs[:1], ck["preprocess"]["resolution"],
+                                                     tol["max_rel_error"])
+        results.append(r)
+    return {"passed": all(r["passed"] for r in results), "samples": int(len(xs)),
+            "images": "--data" if data else "validation split of the training run",
+            "torch_top1_accuracy": float((ref_top1 == labels).mean()), "output_range": out_range,
+            "artifacts": results}
+
+
+def _all_outputs(proto):
+    import onnx
+
+    m = onnx.ModelProto()
+    m.CopyFrom(proto)
+    have = {o.name for o in m.graph.output}
+    for node in m.graph.node:
+        for o in node.output:
+            if o and o not in have:
+                m.graph.output.append(onnx.ValueInfoProto(name=o))
+                have.add(o)
+    return m
+
+
+def first_divergence(artifact: Path, model, x: np.ndarray, resolution: int, tol: float) -> Optional[dict]:
+    """The first node (graph order) whose output differs from a fresh export of the reference model."""
+    import onnx
+    import onnxruntime as ort
+
+    from .export.onnx_export import INPUT, to_onnx_bytes
+
+    reference = onnx.load_from_string(to_onnx_bytes(model, resolution, {}))
+    suspect = onnx.load(str(artifact))
+
+    def run(proto):
+        m = _all_outputs(proto)
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        names = [o.name for o in sess.get_outputs()]
+        return dict(zip(names, sess.run(names, {INPUT: x})))
+
+    ref_vals, sus_vals = run(reference), run(suspect)
+    for node in suspect.graph.node:
+        for o in node.output:
+            if o in ref_vals and o in sus_vals and ref_vals[o].shape == sus_vals[o].shape:
+                a, b = ref_vals[o].astype(np.float64), sus_vals[o].astype(np.float64)
+                scale = float(np.abs(a).max()) or 1.0
+                err = float(np.abs(a - b).max()) / scale
+                if err > (tol or 1e-4):
+                    return {"node": node.name or o, "op_type": node.op_type, "output": o, "max_rel_error": err}
+    return None

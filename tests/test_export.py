@@ -1,0 +1,145 @@
+import json
+import shutil
+import socket
+
+import numpy as np
+import onnx
+import pytest
+
+from edgefit.export import export
+from edgefit.train import TrainConfig, train
+from edgefit.verify import verify
+
+from .conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained to confident predictions (three colour classes, 40 images each)."""
+    import torch
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("colours40")
+    g = torch.Generator().manual_seed(1)
+    for ci, rgb in enumerate([(220, 40, 40), (40, 200, 40), (40, 40, 220)]):
+        (root / f"c{ci}").mkdir()
+        for i in range(40):
+            arr = (torch.tensor(rgb).view(1, 1, 3) + torch.randn(32, 32, 3, generator=g) * 30).clamp(0, 255)
+            Image.fromarray(arr.to(torch.uint8).numpy()).save(root / f"c{ci}" / f"{i}.png")
+    out = tmp_path_factory.mktemp("run") / "run"
+    return train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(root), weights="none", epochs=20,
+                             batch_size=16, out=str(out)), quiet=True).run_dir
+
+
+@pytest.fixture(scope="module")
+def no_network():
+    """Any connection attempt fails the test: export must never reach the internet."""
+    mp = pytest.MonkeyPatch()
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network blocked by test")
+
+    mp.setattr(socket.socket, "connect", refuse)
+    mp.setattr(socket, "create_connection", refuse)
+    mp.setattr(socket, "getaddrinfo", refuse)
+    yield attempts
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory, no_network):
+    out = tmp_path_factory.mktemp("art") / "art"
+    manifest = export(trained, out, formats="onnx,tflite", precisions="fp32,fp16,int8", calib_samples=30,
+                      samples=30, quiet=True)
+    assert not no_network, f"export tried to reach the network: {no_network}"
+    return out, manifest
+
+
+def test_every_format_and_precision_written_with_parity(exported):
+    out, manifest = exported
+    files = {a["file"] for a in manifest["artifacts"]}
+    assert files == {"model.onnx", "model_int8.onnx", "model.tflite", "model_fp16.tflite", "model_int8.tflite"}
+    report = manifest["verify"]
+    assert report["passed"], [(r["file"], r["reasons"]) for r in report["artifacts"]]
+    by_file = {r["file"]: r for r in report["artifacts"]}
+    for f in ("model.onnx", "model.tflite"):
+        assert by_file[f]["max_rel_error"] <= 1e-4 and by_file[f]["top1_agreement"] >= 0.99
+    for f in ("model_int8.onnx", "model_int8.tflite"):
+        assert by_file[f]["top1_agreement"] >= 0.98
+    assert not list(out.glob(".*.tmp")), "no temporary files left behind"
+
+
+def test_manifest_contract(exported):
+    out, _ = exported
+    m = json.loads((out / "edgefit.json").read_text())
+    assert m["variant"] == "mobilenet_v2_0.35_96" and m["labels"] == ["c0", "c1", "c2"]
+    assert {"resolution", "mean", "std", "resize_method"} <= set(m["preprocess"])
+    assert len(m["source"]["checkpoint_sha256"]) == 64 and m["edgefit_version"]
+    for a in m["artifacts"]:
+        assert {"file", "format", "precision", "input_layout", "input", "output", "macs", "params", "size_bytes",
+                "sha256"} <= set(a)
+        assert a["size_bytes"] == (out / a["file"]).stat().st_size
+        assert a["input_layout"] == ("NHWC" if a["format"] == "tflite" else "NCHW")
+    assert (out / "labels.txt").read_text().split() == ["c0", "c1", "c2"]
+    props = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
+    assert props["variant"] == "mobilenet_v2_0.35_96" and json.loads(props["labels"]) == ["c0", "c1", "c2"]
+
+
+def test_tflite_loads_in_litert(exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, _ = exported
+    it = Interpreter(model_path=str(out / "model_int8.tflite"))
+    it.allocate_tensors()
+    inp = it.get_input_details()[0]
+    assert list(inp["shape"]) == [1, 96, 96, 3]
+    it.set_tensor(inp["index"], np.zeros(inp["shape"], dtype=inp["dtype"]))
+    it.invoke()
+    assert it.get_tensor(it.get_output_details()[0]["index"]).shape == (1, 3)
+
+
+def test_broken_onnx_fails_verify_and_names_the_node(exported, tmp_path):
+    from onnx import numpy_helper
+
+    out, _ = exported
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    proto = onnx.load(str(broken / "model.onnx"))
+    weights = [i for i in proto.graph.initializer if len(i.dims) == 4]
+    target = weights[len(weights) // 2]
+    target.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(target) * -3.0, target.name))
+    consumer = next(n for n in proto.graph.node if target.name in n.input)
+    onnx.save(proto, str(broken / "model.onnx"))
+    report = verify(broken, samples=20)
+    assert not report["passed"]
+    bad = next(r for r in report["artifacts"] if r["file"] == "model.onnx")
+    assert not bad["passed"] and bad["first_divergence"]["node"] == consumer.name
+    r = run_cli("verify", broken, "--samples", "10")
+    assert r.returncode == 1 and consumer.name in r.stdout
+
+
+def test_int8_io(trained, tmp_path):
+    manifest = export(trained, tmp_path / "io8", formats="tflite", precisions="int8", io="int8", calib_samples=20,
+                      samples=20, quiet=True)
+    a = manifest["artifacts"][0]
+    assert a["input"]["dtype"] == "int8" and a["input"]["quantization"]["scale"] > 0
+    assert a["output"]["dtype"] == "int8"
+    assert manifest["verify"]["passed"]
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--format", "coreml"], "unknown value 'coreml'"),
+    (["--format", "onnx", "--precision", "fp16"], "precision fp16 is not offered"),
+    (["--precision", "fp32", "--io", "int8"], "--io int8 applies to int8"),
+])
+def test_bad_export_options(trained, tmp_path, args, expected):
+    r = run_cli("export", trained, "--out", tmp_path / "x", *args)
+    assert r.returncode == 2 and expected in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_source(tmp_path):
+    r = run_cli("export", tmp_path / "missing.pt", "--out", tmp_path / "x")
+    assert r.returncode == 2 and "not found" in r.stderr
