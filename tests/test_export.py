@@ -143,3 +143,17 @@ def test_bad_export_options(trained, tmp_path, args, expected):
 def test_bad_source(tmp_path):
     r = run_cli("export", tmp_path / "missing.pt", "--out", tmp_path / "x")
     assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_predicted_size_within_10_percent(exported):
+    from edgefit import checkpoint
+    from edgefit.costs import predicted_size_bytes
+    from edgefit.trace import measure
+
+    out, manifest = exported
+    stats = measure(checkpoint.build_model(checkpoint.load(out / "reference.pt")), 96).to_dict()
+    names = {"fp32": "float32", "fp16": "float16", "int8": "int8"}
+    for a in manifest["artifacts"]:
+        if a["format"] == "tflite":
+            predicted = predicted_size_bytes(stats, names[a["precision"]])
+            assert abs(predicted / a["size_bytes"] - 1) <= 0.10, (a["file"], predicted, a["size_bytes"])

@@ -50,13 +50,23 @@ def split_images(source: Source, name: str, data: Optional[str], limit: int, see
     pp_d = source.preprocess
     pp = Preprocess(pp_d["resolution"], tuple(pp_d["mean"]), tuple(pp_d["std"]), pp_d["crop_pct"],
                     pp_d.get("interpolation", "bilinear"))
-    if data:
+    if data and name == "train":  # calibration: any images under the folder, labels unused
+        from ..data.folder import _images_in
+
+        root = Path(data)
+        if not root.is_dir():
+            raise BadInput(f"calibration folder not found: {root}")
+        imgs = [str(p.relative_to(root)) for p in _images_in(root)]
+        if not imgs:
+            raise BadInput(f"no images in calibration folder {root}")
+        split = Split(str(root.resolve()), source.classes, {"train": [[p, 0] for p in imgs], "val": [], "test": []},
+                      "calibration", seed, 0.0, 0.0)
+    elif data:
         split = scan(data, seed=seed)
         if split.classes != source.classes:
             raise BadInput(f"the classes in {data} ({', '.join(split.classes[:5])}...) differ from the model's "
                            f"({', '.join(source.classes[:5])}...)")
-        if name == "train" and split.mode == "auto":  # calibration images: any of them
-            split.files["train"] += split.files["val"]
+        split.files["val"] += split.files["train"] if not split.files["val"] else []
     elif source.run_dir is not None:
         split = Split.from_dict(json.loads((source.run_dir / "split.json").read_text()))
     else:
