@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .bench_cmd import bench_cmd
 from .budget_cmd import budget
 from .common import EdgefitGroup
 from .demo_data_cmd import demo_data_cmd
@@ -31,3 +32,4 @@ main.add_command(train_cmd)
 main.add_command(demo_data_cmd)
 main.add_command(export_cmd)
 main.add_command(verify_cmd)
+main.add_command(bench_cmd)

@@ -1,0 +1,121 @@
+"""The bench stage as a function: measure, judge against a budget, compare with a baseline."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from ..errors import BadInput
+from . import machine
+from .run import bench_unit
+from .units import DEVICES, RUNTIMES, expand
+from .verdict import PRECISION_NAMES, lines_for, verdict
+
+
+def onnx_macs(path: Path) -> Optional[int]:
+    """Multiply-accumulates of Conv, Gemm and MatMul nodes, from ONNX shape inference."""
+    import onnx
+    from onnx import shape_inference
+
+    try:
+        model = shape_inference.infer_shapes(onnx.load(str(path)))
+    except Exception:  # noqa: BLE001
+        return None
+    g = model.graph
+    shapes = {}
+    for vi in list(g.value_info) + list(g.output) + list(g.input):
+        dims = [d.dim_value or 1 for d in vi.type.tensor_type.shape.dim]
+        shapes[vi.name] = dims
+    for init in g.initializer:
+        shapes[init.name] = list(init.dims)
+    total = 0
+    for n in g.node:
+        if n.op_type == "Conv" and n.output[0] in shapes and n.input[1] in shapes:
+            out, w = shapes[n.output[0]], shapes[n.input[1]]
+            k = 1
+            for d in w[1:]:
+                k *= d
+            size = 1
+            for d in out:
+                size *= d
+            total += size * k
+        elif n.op_type in ("Gemm", "MatMul") and n.input[1] in shapes and n.output[0] in shapes:
+            w, out = shapes[n.input[1]], shapes[n.output[0]]
+            size = 1
+            for d in out:
+                size *= d
+            total += size * (w[0] if n.op_type == "MatMul" or not any(a.name == "transB" and a.i for a in n.attribute)
+                             else w[1])
+    return total or None
+
+
+def _reference_stats(unit) -> Optional[dict]:
+    if not unit.manifest:
+        return None
+    ref = unit.path.parent / unit.manifest.get("reference_checkpoint", "reference.pt")
+    if not ref.is_file():
+        return None
+    from .. import checkpoint
+    from ..trace import measure
+
+    ck = checkpoint.load(ref)
+    return measure(checkpoint.build_model(ck), ck["preprocess"]["resolution"]).to_dict()
+
+
+def _accuracy(unit, data: str, samples: int) -> Optional[float]:
+    if not unit.manifest:
+        return None
+    from .. import checkpoint
+    from ..export.source import Source, split_images
+    from ..runtimes import runner
+
+    ref = unit.path.parent / unit.manifest.get("reference_checkpoint", "reference.pt")
+    src = Source(ref, checkpoint.load(ref), None)
+    x, labels = split_images(src, "val", data, samples)
+    y = runner(unit.path)(x.numpy())
+    return float((y.argmax(1) == labels.numpy()).mean())
+
+
+def bench(models: list[str], runtimes=RUNTIMES, devices=("cpu",), threads: int = 0, batch: int = 1,
+          budget=None, baseline: Optional[str] = None, data: Optional[str] = None, samples: int = 200,
+          host_is_target: bool = False, min_runs: int = 20, min_seconds: float = 1.0) -> dict:
+    for r in runtimes:
+        if r not in RUNTIMES:
+            raise BadInput(f"--runtime: unknown '{r}'; choose from {', '.join(RUNTIMES)}")
+    for d in devices:
+        if d not in DEVICES:
+            raise BadInput(f"--device: unknown '{d}'; choose from {', '.join(DEVICES)}")
+    if batch < 1 or threads < 0:
+        raise BadInput("--batch must be 1 or more and --threads 0 (runtime default) or more")
+    units = expand(models, list(runtimes))
+    if not units:
+        raise BadInput(f"nothing to bench: no model matches --runtime {','.join(runtimes)}")
+    results = []
+    stats_cache: dict = {}
+    for unit in units:
+        for device in devices:
+            row = bench_unit(unit, device, threads, batch, None, min_runs, min_seconds)
+            if budget is not None and unit.runtime != "torch" and "skipped" not in row:
+                key = str(unit.path.parent)
+                if key not in stats_cache:
+                    stats_cache[key] = _reference_stats(unit)
+                stats = stats_cache[key]
+                macs = (unit.meta or {}).get("macs") or (stats or {}).get("macs")
+                if macs is None and unit.path.suffix == ".onnx":
+                    macs = onnx_macs(unit.path)
+                precision = PRECISION_NAMES.get((unit.meta or {}).get("precision") or "", budget.precision)
+                from ..costs import peak_ram_bytes
+
+                ram = peak_ram_bytes(stats, precision) / 1024 if stats else None
+                acc = _accuracy(unit, data, samples) if data else None
+                row["budget_lines"] = lines_for(row, unit, budget, macs, ram, acc, host_is_target)
+            results.append(row)
+    report = {"schema": "edgefit-bench/1", "machine": machine.info(), "results": results}
+    if budget is not None:
+        report["budget"] = {"name": budget.name, "storage_kb": budget.storage_kb, "runtime_kb": budget.runtime_kb,
+                            "target_fps": budget.target_fps, **verdict(results)}
+    if baseline:
+        from .reports import compare
+
+        report["baseline"] = compare(results, baseline)
+    report["passed"] = (report.get("budget", {}).get("passed", True) and report.get("baseline", {}).get("passed", True))
+    return report

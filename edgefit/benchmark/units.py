@@ -1,0 +1,56 @@
+"""What `edgefit bench` measures: MODEL arguments expanded into (file, runtime, device) units."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..errors import BadInput
+
+RUNTIME_OF = {".onnx": "onnxruntime", ".tflite": "litert", ".pt": "torch"}
+RUNTIMES = ("onnxruntime", "litert", "torch")
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass
+class Unit:
+    path: Path
+    runtime: str
+    meta: Optional[dict] = None  # the artifact's entry in edgefit.json
+    manifest: Optional[dict] = None
+    label: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size
+
+
+def expand(models: list[str], runtimes: list[str]) -> list[Unit]:
+    units: list[Unit] = []
+    for m in models:
+        p = Path(m)
+        if not p.exists():
+            raise BadInput(f"model not found: {p}")
+        if p.is_dir():
+            mf = p / "edgefit.json"
+            if not mf.is_file():
+                raise BadInput(f"{p} is a directory without edgefit.json; give .onnx/.tflite files or an export dir")
+            manifest = json.loads(mf.read_text())
+            for a in manifest["artifacts"]:
+                units.append(Unit(p / a["file"], RUNTIME_OF[Path(a["file"]).suffix], a, manifest, f"{p.name}/{a['file']}"))
+            ref = p / manifest.get("reference_checkpoint", "reference.pt")
+            if ref.is_file():
+                units.append(Unit(ref, "torch", None, manifest, f"{p.name}/{ref.name}"))
+            continue
+        runtime = RUNTIME_OF.get(p.suffix)
+        if runtime is None:
+            raise BadInput(f"{p}: unknown model type {p.suffix!r}; bench takes .onnx, .tflite, an edgefit checkpoint "
+                           "(.pt) or an export directory")
+        manifest = None
+        if (p.parent / "edgefit.json").is_file():
+            manifest = json.loads((p.parent / "edgefit.json").read_text())
+        meta = next((a for a in (manifest or {}).get("artifacts", []) if a["file"] == p.name), None)
+        units.append(Unit(p, runtime, meta, manifest, p.name))
+    return [u for u in units if u.runtime in runtimes]

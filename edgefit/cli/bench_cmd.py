@@ -1,0 +1,62 @@
+"""`edgefit bench`: measured latency, budget verdicts and CI reports."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("bench")
+@click.argument("models", nargs=-1, required=True, metavar="MODEL...")
+@click.option("--runtime", "runtimes", default="onnxruntime,litert,torch", show_default=True,
+              help="Comma list of onnxruntime, litert, torch.")
+@click.option("--device", "devices", default="cpu", show_default=True, help="Comma list of cpu, cuda.")
+@click.option("--threads", type=int, default=0, show_default=True, help="Threads per runtime (0: its default).")
+@click.option("--batch", type=int, default=1, show_default=True)
+@click.option("--budget", "budget_file", default=None, help="Judge every artifact against this budget.")
+@click.option("--host-is-target", is_flag=True, help="The measured host FPS line gates the verdict.")
+@click.option("--data", default=None, help="Labelled images: adds the accuracy line for export directories.")
+@click.option("--baseline", default=None, help="An earlier --json report: fail on a regression.")
+@click.option("--min-runs", type=int, default=20, show_default=True)
+@click.option("--min-seconds", type=float, default=1.0, show_default=True)
+@click.option("--json", "json_out", is_flag=False, flag_value="-", default=None,
+              help="Write the JSON report to FILE, or print it alone with no FILE.")
+@click.option("--markdown", default=None, help="Write a Markdown report (e.g. $GITHUB_STEP_SUMMARY).")
+@click.option("--junit", default=None, help="Write JUnit XML, one test case per budget line.")
+@click.option("--plot", default=None, help="Write a PNG of the models against the budget lines.")
+def bench_cmd(models, runtimes, devices, threads, batch, budget_file, host_is_target, data, baseline, min_runs,
+              min_seconds, json_out, markdown, junit, plot):
+    """Measure latency of MODEL... (.onnx, .tflite, edgefit checkpoints, export directories) on this host.
+
+    Exit 0 when every budget line passes and nothing regressed, 1 otherwise, 2 bad input. Devices
+    that are not available here (cuda without a GPU) are skipped with the reason in the report.
+
+    \b
+    Example:
+      edgefit bench artifacts --budget budgets/raspberry-pi-4.yaml --markdown bench.md --junit bench.xml
+    """
+    from ..benchmark.api import bench
+    from ..benchmark.reports import junit as to_junit
+    from ..benchmark.reports import markdown as to_markdown
+    from ..benchmark.reports import plot as to_plot
+    from ..benchmark.reports import write_text
+    from ..budget import load_budget
+    from ..fsutil import atomic_write_bytes
+
+    budget = load_budget(budget_file) if budget_file else None
+    report = bench(list(models), runtimes=[r.strip() for r in runtimes.split(",") if r.strip()],
+                   devices=[d.strip() for d in devices.split(",") if d.strip()], threads=threads, batch=batch,
+                   budget=budget, baseline=baseline, data=data, host_is_target=host_is_target, min_runs=min_runs,
+                   min_seconds=min_seconds)
+    md = to_markdown(report)
+    if json_out and json_out != "-":
+        write_text(json_out, json.dumps(report, indent=2) + "\n")
+    if markdown:
+        write_text(markdown, md)
+    if junit:
+        atomic_write_bytes(junit, to_junit(report))
+    if plot:
+        to_plot(report, plot)
+    click.echo(json.dumps(report, indent=2) if json_out == "-" else md)
+    if not report["passed"]:
+        raise SystemExit(1)
