@@ -29,7 +29,10 @@ KEYS = {
     "min_accuracy": "minimum top-1 as a fraction, 0.5 = 50%",
     "precision": "int8 | float16 | float32",
     "num_classes": "number of output classes",
+    "op_flops_per_sec": "optional effective FLOP/s per op class (standard, depthwise, pointwise, dense), "
+                        "as written by `edgefit calibrate`",
 }
+OP_CLASSES = ("standard", "depthwise", "pointwise", "dense")
 REQUIRED = ("name", "storage_kb", "target_fps", "min_accuracy")
 
 
@@ -74,6 +77,22 @@ class Budget(BaseModel):
     min_accuracy: float
     precision: Literal["int8", "float16", "float32"] = "int8"
     num_classes: int = 1000
+    op_flops_per_sec: Optional[dict] = None
+
+    @field_validator("op_flops_per_sec", mode="before")
+    @classmethod
+    def _op_flops(cls, v, info):
+        if not isinstance(v, dict) or not v:
+            raise ValueError(f"expected a mapping of op class to FLOP/s ({', '.join(OP_CLASSES)})")
+        out = {}
+        for k, raw in v.items():
+            if k not in OP_CLASSES:
+                raise ValueError(f"unknown op class '{k}'{did_you_mean(k, OP_CLASSES)}; use {', '.join(OP_CLASSES)}")
+            try:
+                out[k] = _positive(k, raw)
+            except ValueError as e:
+                raise ValueError(f"{k}: {e}") from None
+        return out
 
     @field_validator("name", "description", mode="before")
     @classmethod

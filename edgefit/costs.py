@@ -5,7 +5,8 @@ catalog content, library versions and class count (see trace.py) and cached on d
 warm `edgefit select` never imports torch. Everything precision- and device-dependent is derived
 here from those statistics:
 
-- latency on the target = 2 * MACs / flops_per_sec (one MAC is two FLOPs); FPS = 1 / latency
+- latency on the target = 2 * MACs / flops_per_sec (one MAC is two FLOPs), or per op class with the
+  budget's op_flops_per_sec (from `edgefit calibrate`); FPS = 1 / latency
 - deployable file size = weights at the precision's width + per-output-channel bias and
   quantization parameters + per-operator and fixed format overhead (coefficients in SIZE_MODEL)
 - peak activation memory = peak live activation elements * bytes per element
@@ -25,7 +26,7 @@ from . import zoo
 from .budget import BYTES_PER_ELEMENT, Budget
 from .fsutil import atomic_write_json
 
-COST_MODEL_VERSION = 2
+COST_MODEL_VERSION = 3
 
 # Bytes in a TFLite flatbuffer written by edgefit export (onnx2tf). int8 per output channel: an int32
 # bias plus float32 scales and int64 zero points (~28 B by construction). The per-channel and per-op
@@ -107,8 +108,21 @@ class Cost:
     fps: float
 
 
+def latency_seconds(stats: dict, budget: Budget) -> float:
+    """2 x MACs / flops_per_sec; with the budget's op_flops_per_sec, each op class at its own rate
+    (MACs outside the four classes at flops_per_sec)."""
+    by_class = stats.get("macs_by_class") or {}
+    rates = budget.op_flops_per_sec or {}
+    seconds, counted = 0.0, 0
+    for cls, rate in rates.items():
+        macs = by_class.get(cls, 0)
+        seconds += 2 * macs / rate
+        counted += macs
+    return seconds + 2 * (stats["macs"] - counted) / budget.flops_per_sec
+
+
 def cost(stats: dict, budget: Budget) -> Cost:
-    latency_s = 2 * stats["macs"] / budget.flops_per_sec
+    latency_s = latency_seconds(stats, budget)
     return Cost(
         macs=int(stats["macs"]), params=int(stats["params"]),
         size_kb=predicted_size_bytes(stats, budget.precision) / 1024,

@@ -35,6 +35,7 @@ class NetStats:
     peak_act_elems: int
     input_elems: int
     output_elems: int
+    macs_by_class: dict = None  # standard / depthwise / pointwise conv and dense MACs (see op_class)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -147,6 +148,36 @@ class _Liveness(TorchDispatchMode):
         return peak, compute_ops - fused
 
 
+def op_class(m: torch.nn.Module) -> str | None:
+    """The op classes `edgefit calibrate` times separately."""
+    if isinstance(m, torch.nn.Linear):
+        return "dense"
+    if isinstance(m, torch.nn.Conv2d):
+        if m.groups > 1 and m.groups == m.in_channels:
+            return "depthwise"
+        if m.kernel_size == (1, 1) and m.groups == 1:
+            return "pointwise"
+        return "standard"
+    return None
+
+
+def _class_macs(model: torch.nn.Module) -> tuple[dict, list]:
+    """Forward hooks that add each conv / linear layer's MACs to its op class."""
+    totals = {"standard": 0, "depthwise": 0, "pointwise": 0, "dense": 0}
+    handles = []
+    for m in model.modules():
+        cls = op_class(m)
+        if cls is None:
+            continue
+
+        def hook(mod, inputs, output, cls=cls):
+            per_out = mod.weight[0].numel()  # in_channels/groups * kh * kw (or in_features)
+            totals[cls] += int(output.numel() // output.shape[0] * per_out)
+
+        handles.append(m.register_forward_hook(hook))
+    return totals, handles
+
+
 def measure(model: torch.nn.Module, resolution: int) -> NetStats:
     """Measure `model` (best built under `torch.device('meta')`) at a square input of `resolution`."""
     model.eval()
@@ -161,15 +192,20 @@ def measure(model: torch.nn.Module, resolution: int) -> NetStats:
             layers += 1
     tracer = _Liveness(weight_ids)
     tracer.add_input(x)
-    with torch.no_grad(), FlopCounterMode(display=False) as flops, tracer:
-        y = model(x)
+    by_class, handles = _class_macs(model)
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as flops, tracer:
+            y = model(x)
+    finally:
+        for h in handles:
+            h.remove()
     out_bufs = tracer._buffers(y, [])
     peak, ops = tracer.peak(out_bufs)
     return NetStats(
         macs=int(flops.get_total_flops() // 2),
         params=int(sum(p.numel() for p in model.parameters())),
         weight_elems=int(weight_elems), out_channels=int(out_channels), weighted_layers=layers, ops=int(ops),
-        peak_act_elems=int(peak), input_elems=int(x.numel()), output_elems=int(y.numel()),
+        peak_act_elems=int(peak), input_elems=int(x.numel()), output_elems=int(y.numel()), macs_by_class=by_class,
     )
 
 

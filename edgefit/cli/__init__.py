@@ -6,6 +6,7 @@ import click
 from .. import __version__
 from .bench_cmd import bench_cmd
 from .budget_cmd import budget
+from .calibrate_cmd import calibrate_cmd
 from .common import EdgefitGroup
 from .demo_data_cmd import demo_data_cmd
 from .export_cmd import export_cmd, verify_cmd
@@ -33,3 +34,4 @@ main.add_command(demo_data_cmd)
 main.add_command(export_cmd)
 main.add_command(verify_cmd)
 main.add_command(bench_cmd)
+main.add_command(calibrate_cmd)
