@@ -35,6 +35,11 @@ test: install
 bench: install
 	$(BIN)/python bench/select_time.py
 	$(BIN)/python bench/train_speed.py
+	$(BIN)/python bench/export_size.py --fit
+	test -d runs/demo-train || $(MAKE) demo
+	$(BIN)/python bench/export_accuracy.py --run runs/demo-train
+	$(BIN)/python bench/runtime_latency.py
+	$(BIN)/python bench/latency_prediction.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
