@@ -29,7 +29,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         manifest = export(args.run, Path(tmp) / "art", formats="onnx,tflite", precisions="fp32,fp16,int8",
-                          samples=100000, quiet=True)
+                          samples=100000)
         seconds = time.perf_counter() - t
     report = manifest["verify"]
     torch_top1 = report["torch_top1_accuracy"]

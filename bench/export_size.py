@@ -67,7 +67,7 @@ def main() -> None:
             for fmt, precs in [("onnx", "fp32,int8"), ("tflite", "fp32,fp16,int8")]:
                 t = time.perf_counter()
                 m = export(ck, tmp / name / fmt, formats=fmt, precisions=precs, calib=str(tmp / "calib"),
-                           calib_samples=16, verify=False, quiet=True)
+                           calib_samples=16, verify=False)
                 times[fmt] = round(time.perf_counter() - t, 1)
                 for a in m["artifacts"]:
                     pred = costs.predicted_size_bytes(stats[name], PRECISION_OF[a["precision"]])

@@ -43,7 +43,7 @@ def main() -> None:
                  "crop_pct": 0.875, "interpolation": "bilinear"}, {"source": "none"}))
             art = tmp / name
             export(ck, art, formats="onnx,tflite", precisions="fp32,int8", calib=str(tmp / "calib"),
-                   calib_samples=16, verify=False, quiet=True)
+                   calib_samples=16, verify=False)
             report = bench([str(art)], threads=2, min_runs=30, min_seconds=1.0)
             row = {"variant": name}
             for r in report["results"]:

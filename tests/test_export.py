@@ -52,7 +52,7 @@ def no_network():
 def exported(trained, tmp_path_factory, no_network):
     out = tmp_path_factory.mktemp("art") / "art"
     manifest = export(trained, out, formats="onnx,tflite", precisions="fp32,fp16,int8", calib_samples=30,
-                      samples=30, quiet=True)
+                      samples=30)
     assert not no_network, f"export tried to reach the network: {no_network}"
     return out, manifest
 
@@ -122,7 +122,7 @@ def test_broken_onnx_fails_verify_and_names_the_node(exported, tmp_path):
 
 def test_int8_io(trained, tmp_path):
     manifest = export(trained, tmp_path / "io8", formats="tflite", precisions="int8", io="int8", calib_samples=20,
-                      samples=20, quiet=True)
+                      samples=20)
     a = manifest["artifacts"][0]
     assert a["input"]["dtype"] == "int8" and a["input"]["quantization"]["scale"] > 0
     assert a["output"]["dtype"] == "int8"

@@ -36,7 +36,7 @@ def _versions() -> dict:
 
 def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite", precisions: str = "fp32,int8",
            calib: Optional[str] = None, calib_samples: int = 500, io: str = "float", verify: bool = True,
-           data: Optional[str] = None, samples: int = 200, quiet: bool = False) -> dict:
+           data: Optional[str] = None, samples: int = 200) -> dict:
     """Write the requested artifacts, labels.txt and edgefit.json to `out`; verify parity unless told not to.
     Returns the manifest (with a `verify` report when verified)."""
     import numpy as np
