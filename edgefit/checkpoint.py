@@ -49,5 +49,9 @@ def build_model(ck: dict):
     from . import zoo
 
     model = zoo.build_model(zoo.get_variant(ck["variant"]), ck["num_classes"])
+    if ck.get("arch"):  # a pruned network: resize its layers first
+        from .compress.arch import apply
+
+        apply(model, ck["arch"])
     model.load_state_dict(ck["state_dict"])
     return model.eval()

@@ -7,6 +7,7 @@ from .. import __version__
 from .bench_cmd import bench_cmd
 from .budget_cmd import budget
 from .calibrate_cmd import calibrate_cmd
+from .compress_cmd import compress_cmd
 from .common import EdgefitGroup
 from .demo_data_cmd import demo_data_cmd
 from .export_cmd import export_cmd, verify_cmd
@@ -35,3 +36,4 @@ main.add_command(export_cmd)
 main.add_command(verify_cmd)
 main.add_command(bench_cmd)
 main.add_command(calibrate_cmd)
+main.add_command(compress_cmd)

@@ -32,8 +32,9 @@ class TrainResult:
         return self.run_dir / "best.pt"
 
 
-def _prepare(cfg: TrainConfig, resume: bool):
-    """Everything up to the model: validated config, split, datasets, model, run directory."""
+def _prepare(cfg: TrainConfig, resume: bool, model=None, split=None):
+    """Everything up to the model: validated config, split, datasets, model, run directory.
+    `model` and `split` let a later stage (compress) fine-tune its own network on an existing split."""
     import torch
 
     from .. import zoo
@@ -44,7 +45,8 @@ def _prepare(cfg: TrainConfig, resume: bool):
     cfg.validate()
     variant = zoo.get_variant(cfg.variant)
     weights = cfg.weights or default_weights(variant)
-    split = scan(cfg.data, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
+    if split is None:
+        split = scan(cfg.data, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
     strategy, why = resolve_strategy(cfg.strategy, weights, split.images_per_class())
     optimizer = cfg.resolved_optimizer(weights)
     lr = cfg.default_lr(optimizer)
@@ -69,7 +71,10 @@ def _prepare(cfg: TrainConfig, resume: bool):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BadInput("--device cuda but no CUDA device is available; use --device cpu")
     torch.manual_seed(cfg.seed)  # the new classifier (and, from scratch, every layer) starts the same
-    model, weights_info = build_with_weights(variant, len(split.classes), weights)
+    if model is None:
+        model, weights_info = build_with_weights(variant, len(split.classes), weights)
+    else:
+        weights_info = {"source": "given model"}
     return variant, weights, weights_info, split, strategy, why, optimizer, lr, run_dir, device, model
 
 
@@ -82,8 +87,11 @@ def _preprocess(model, variant):
                       interpolation=str(cfg.get("interpolation", "bilinear")))
 
 
-def train(cfg: TrainConfig, resume: bool = False, interrupt_after: Optional[int] = None, quiet: bool = False) -> TrainResult:
-    """Train `cfg.variant` on `cfg.data`; resumable. Raises BadInput on bad folders or options."""
+def train(cfg: TrainConfig, resume: bool = False, interrupt_after: Optional[int] = None, quiet: bool = False,
+          model=None, split=None, extra_meta: Optional[dict] = None) -> TrainResult:
+    """Train `cfg.variant` on `cfg.data`; resumable. Raises BadInput on bad folders or options.
+    With `model` (and `split`), fine-tunes that network instead of building one; `extra_meta` is stored
+    in every checkpoint (e.g. the architecture of a pruned network)."""
     import torch
 
     from .. import checkpoint
@@ -94,7 +102,9 @@ def train(cfg: TrainConfig, resume: bool = False, interrupt_after: Optional[int]
     from .progress import Reporter
 
     t_start = time.perf_counter()
-    variant, weights, weights_info, split, strategy, why, optimizer, lr, run_dir, device, model = _prepare(cfg, resume)
+    given_model = model is not None
+    variant, weights, weights_info, split, strategy, why, optimizer, lr, run_dir, device, model = _prepare(
+        cfg, resume, model, split)
     weight_decay = cfg.weight_decay if cfg.weight_decay is not None else OPTIMIZER_WD[optimizer]
     reporter = Reporter(enabled=not quiet)
     pp = _preprocess(model, variant)
@@ -137,7 +147,8 @@ def train(cfg: TrainConfig, resume: bool = False, interrupt_after: Optional[int]
         def save_best(val: dict) -> None:
             checkpoint.save(run_dir / "best.pt", checkpoint.model_checkpoint(
                 model, ck_meta["variant"], ck_meta["classes"], ck_meta["preprocess"], ck_meta["weights"],
-                extra={"val_top1": val["top1"], "split_digest": split.digest(), "strategy": strategy}))
+                extra={"val_top1": val["top1"], "split_digest": split.digest(), "strategy": strategy,
+                       **(extra_meta or {})}))
 
         fit_model, train_loader, val_loader = model, None, None
         if strategy == "head":
@@ -146,6 +157,8 @@ def train(cfg: TrainConfig, resume: bool = False, interrupt_after: Optional[int]
             train_loader = lambda epoch: loader(sets["train"], cfg.batch_size, True, cfg.seed, epoch)  # noqa: E731
             val_loader = loader(sets["val"], cfg.batch_size * 2, False)
         phases = _phases(strategy, weights, cfg.epochs, lr, optimizer)
+        if given_model:  # a trained network to recover (e.g. after pruning): everything, one phase
+            phases = [loop.Phase("finetune", "full", cfg.epochs, lr, optimizer)]
         resume_state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True) if resume else None
         fit = loop.Fit(model=fit_model, train_loader=train_loader, val_loader=val_loader, phases=phases,
                        num_classes=len(split.classes), device=device, run_dir=run_dir, seed=cfg.seed,

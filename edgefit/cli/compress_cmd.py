@@ -1,0 +1,48 @@
+"""`edgefit compress`: prune a trained run to a MAC target or a budget."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("compress")
+@click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--prune-ratio", type=float, default=None, help="Share of MACs to remove, e.g. 0.4.")
+@click.option("--target-macs", type=float, default=None, help="MACs to prune down to.")
+@click.option("--budget", "budget_file", default=None, help="Prune only as much as this budget needs.")
+@click.option("--steps", type=int, default=3, show_default=True, help="Pruning steps, short fine-tunes between.")
+@click.option("--round-to", type=int, default=8, show_default=True, help="Keep channel counts multiples of this.")
+@click.option("--finetune-epochs", type=int, default=5, show_default=True, help="Recovery fine-tune epochs.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=None, help="Fine-tune learning rate [AdamW 1e-3].")
+@click.option("--out", required=True, help="The compressed run directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
+def compress_cmd(run_dir, prune_ratio, target_macs, budget_file, steps, round_to, finetune_epochs, batch_size, lr,
+                 out, as_json):
+    """Prune RUN_DIR's model (channels really removed) and fine-tune it into --out.
+
+    Exit 0 compressed, 1 no pruning ratio meets the budget, 2 bad input.
+
+    \b
+    Example:
+      edgefit compress runs/demo-train --prune-ratio 0.4 --out runs/demo-pruned
+    """
+    from ..budget import load_budget
+    from ..compress import compress
+
+    budget = load_budget(budget_file) if budget_file else None
+    s = compress(run_dir, out, prune_ratio=prune_ratio, target_macs=target_macs, budget=budget, steps=steps,
+                 round_to=round_to, finetune_epochs=finetune_epochs, batch_size=batch_size, lr=lr, quiet=as_json)
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    c = s["compress"]
+    b, a = c["before"], c["after"]
+    click.echo(f"pruned {c['channel_ratio']:.0%} of prunable channels: MACs {b['macs'] / 1e6:.1f} M -> "
+               f"{a['macs'] / 1e6:.1f} M ({c['macs_removed']:.0%} fewer), params {b['params'] / 1e6:.2f} M -> "
+               f"{a['params'] / 1e6:.2f} M, int8 size {b['predicted_int8_tflite_kb']:.0f} -> "
+               f"{a['predicted_int8_tflite_kb']:.0f} KB")
+    click.echo(f"validation top-1 {b['val_top1']:.3f} -> {a['val_top1']:.3f}; host latency "
+               f"{b['host_latency_ms_onnxruntime']:.2f} -> {a['host_latency_ms_onnxruntime']:.2f} ms: {c['verdict']}")
+    click.echo(f"run directory: {out}")

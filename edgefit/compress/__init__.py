@@ -1,0 +1,191 @@
+"""`edgefit compress`: structured channel pruning (torch-pruning, DepGraph) of a trained run.
+
+Channels are really removed (depthwise groups, residual additions and squeeze-excite are coupled by
+the dependency graph; the first convolution and the classifier are protected), rounded to multiples
+of `round_to`, in K steps with short fine-tunes between, then a recovery fine-tune through the
+training stage. The result is an ordinary run directory whose best.pt carries the architecture, so it
+reloads without torch-pruning and flows into `edgefit export`, `verify` and `bench`.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+from ..errors import BadInput, NothingFits
+
+MAX_CHANNEL_RATIO = 0.9
+
+
+def _pruner(model, resolution: int, ratio: float, steps: int, round_to: int):
+    import torch
+    import torch_pruning as tp
+
+    x = torch.zeros(1, 3, resolution, resolution)
+    ignored = [model.get_classifier()] + ([model.conv_stem] if hasattr(model, "conv_stem") else [])
+    return tp.pruner.MetaPruner(model, x, importance=tp.importance.GroupMagnitudeImportance(p=2),
+                                pruning_ratio=ratio, ignored_layers=ignored, round_to=round_to,
+                                iterative_steps=steps)
+
+
+def pruned_copy(model, resolution: int, ratio: float, round_to: int):
+    m = copy.deepcopy(model).eval()
+    if ratio > 0:
+        _pruner(m, resolution, ratio, 1, round_to).step()
+    return m
+
+
+def stats_of(model, resolution: int) -> dict:
+    from ..trace import measure
+
+    return measure(model, resolution).to_dict()
+
+
+def ratio_for_macs(model, resolution: int, target_macs: float, round_to: int) -> float:
+    """The channel ratio whose pruned network has at most `target_macs` (bisection)."""
+    lo, hi = 0.0, MAX_CHANNEL_RATIO
+    if stats_of(pruned_copy(model, resolution, hi, round_to), resolution)["macs"] > target_macs:
+        raise NothingFits(f"even pruning {hi:.0%} of the channels leaves more than {target_macs / 1e6:.1f} M MACs; "
+                          "choose a smaller variant")
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        if stats_of(pruned_copy(model, resolution, mid, round_to), resolution)["macs"] <= target_macs:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def ratio_for_budget(model, resolution: int, budget, round_to: int, grid: float = 0.05) -> tuple[float, list]:
+    """The first channel ratio (in steps of `grid`) whose predicted cost passes the budget's MAC/FPS,
+    storage and RAM lines; accuracy is checked after the fine-tune, on real data."""
+    from ..costs import cost
+
+    tried = []
+    r = 0.0
+    while r <= MAX_CHANNEL_RATIO + 1e-9:
+        s = stats_of(pruned_copy(model, resolution, r, round_to), resolution)
+        c = cost(s, budget)
+        fails = []
+        if c.fps < budget.target_fps:
+            fails.append("target_fps")
+        if c.size_kb + budget.runtime_kb > budget.storage_kb:
+            fails.append("storage_kb")
+        if budget.ram_kb is not None and c.peak_ram_kb > budget.ram_kb:
+            fails.append("ram_kb")
+        tried.append({"channel_ratio": round(r, 3), "macs": s["macs"], "fps": round(c.fps, 2),
+                      "size_kb": round(c.size_kb, 1), "peak_ram_kb": round(c.peak_ram_kb, 1), "fails": fails})
+        if not fails:
+            return r, tried
+        r = round(r + grid, 6)
+    raise NothingFits(f"no pruning ratio up to {MAX_CHANNEL_RATIO:.0%} of channels meets {budget.name}'s "
+                      f"{', '.join(tried[-1]['fails'])}; choose a smaller variant")
+
+
+def host_latency_ms(model, resolution: int, threads: int = 2) -> float:
+    """p50 onnxruntime latency of `model` on this host (fp32, batch 1)."""
+    import tempfile
+
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from ..benchmark.timing import measure
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.onnx"
+        torch.onnx.export(model.eval(), (torch.zeros(1, 3, resolution, resolution),), str(path), dynamo=False,
+                          opset_version=17, input_names=["input"])
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.log_severity_level = 3
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        feed = {"input": np.random.default_rng(0).standard_normal((1, 3, resolution, resolution)).astype(np.float32)}
+        return measure(lambda: sess.run(None, feed), min_runs=30, min_seconds=1.0)["p50_ms"]
+
+
+def compress(run_dir: str | Path, out: str | Path, prune_ratio: Optional[float] = None,
+             target_macs: Optional[float] = None, budget=None, steps: int = 3, round_to: int = 8,
+             finetune_epochs: int = 5, step_epochs: int = 1, batch_size: int = 64, lr: Optional[float] = None,
+             seed: int = 0, quiet: bool = False) -> dict:
+    """Prune the run in `run_dir` and fine-tune it into a new run directory `out`; returns its summary."""
+    import torch
+
+    from .. import checkpoint
+    from ..data.folder import Split
+    from ..fsutil import atomic_write_json
+    from ..train import TrainConfig, train
+    from . import arch as arch_mod
+
+    given = [x is not None for x in (prune_ratio, target_macs, budget)]
+    if sum(given) != 1:
+        raise BadInput("give exactly one of --prune-ratio, --target-macs, --budget")
+    if prune_ratio is not None and not 0 < prune_ratio < 1:
+        raise BadInput(f"--prune-ratio is the share of MACs to remove, in (0, 1); got {prune_ratio}")
+    if steps < 1 or round_to < 1 or finetune_epochs < 1:
+        raise BadInput("--steps, --round-to and --finetune-epochs must be 1 or more")
+    run_dir, out = Path(run_dir), Path(out)
+    if not (run_dir / "best.pt").is_file() or not (run_dir / "split.json").is_file():
+        raise BadInput(f"{run_dir} is not an `edgefit train` run directory (best.pt and split.json expected)")
+    if out.exists() and any(out.iterdir()):
+        raise BadInput(f"--out {out} already holds files; choose a new directory")
+    t0 = time.perf_counter()
+    ck = checkpoint.load(run_dir / "best.pt")
+    model = checkpoint.build_model(ck)
+    res = ck["preprocess"]["resolution"]
+    split = Split.from_dict(json.loads((run_dir / "split.json").read_text()))
+    before = stats_of(model, res)
+    search = None
+    if budget is not None:
+        ratio, search = ratio_for_budget(model, res, budget.with_num_classes(ck["num_classes"]), round_to)
+    else:
+        goal = target_macs if target_macs is not None else before["macs"] * (1 - prune_ratio)
+        if goal >= before["macs"]:
+            raise BadInput(f"--target-macs {goal:.0f} is not below the model's {before['macs']} MACs")
+        ratio = ratio_for_macs(model, res, goal, round_to)
+    latency_before = host_latency_ms(model, res)
+    source_cfg = json.loads((run_dir / "config.json").read_text())["config"]
+    common = dict(variant=ck["variant"], data=split.root, weights=str(run_dir / "best.pt"), strategy="full",
+                  batch_size=batch_size, lr=lr, seed=seed, flip=source_cfg.get("flip", True),
+                  jitter=source_cfg.get("jitter", 0.3), patience=max(2, finetune_epochs))
+    pruner = _pruner(model, res, ratio, steps, round_to) if ratio > 0 else None
+    with tempfile.TemporaryDirectory() as work:
+        for k in range(steps if pruner else 0):
+            pruner.step()
+            if k < steps - 1:  # short fine-tunes between steps (in place); the last gets the recovery
+                train(TrainConfig(**common, epochs=step_epochs, out=str(Path(work) / f"step{k + 1}")),
+                      quiet=quiet, model=model, split=copy.deepcopy(split),
+                      extra_meta={"arch": arch_mod.describe(model)})
+                model.cpu().to(memory_format=torch.contiguous_format)
+    meta = {"arch": arch_mod.describe(model), "pruned_from": str((run_dir / "best.pt").resolve()),
+            "channel_ratio": ratio}
+    result = train(TrainConfig(**common, epochs=finetune_epochs, out=str(out)), quiet=quiet, model=model,
+                   split=copy.deepcopy(split), extra_meta=meta)
+    final = checkpoint.build_model(checkpoint.load(result.best_checkpoint))
+    after = stats_of(final, res)
+    latency_after = host_latency_ms(final, res)
+    from ..costs import predicted_size_bytes
+
+    speedup = latency_before / latency_after
+    source_summary = json.loads((run_dir / "summary.json").read_text())
+    summary = {**result.summary, "compress": {
+        "source_run": str(run_dir.resolve()), "channel_ratio": round(ratio, 4), "steps": steps, "round_to": round_to,
+        "budget_search": search,
+        "before": {"macs": before["macs"], "params": before["params"],
+                   "predicted_int8_tflite_kb": round(predicted_size_bytes(before, "int8") / 1024, 1),
+                   "host_latency_ms_onnxruntime": round(latency_before, 3), "val_top1": source_summary["val_top1"]},
+        "after": {"macs": after["macs"], "params": after["params"],
+                  "predicted_int8_tflite_kb": round(predicted_size_bytes(after, "int8") / 1024, 1),
+                  "host_latency_ms_onnxruntime": round(latency_after, 3), "val_top1": result.summary["val_top1"]},
+        "macs_removed": round(1 - after["macs"] / before["macs"], 4),
+        "host_speedup": round(speedup, 3),
+        "faster": speedup > 1.05,
+        "verdict": (f"{speedup:.2f}x faster on this host" if speedup > 1.05 else
+                    f"NOT faster on this host ({speedup:.2f}x) despite {1 - after['macs'] / before['macs']:.0%} "
+                    "fewer MACs"),
+        "seconds": round(time.perf_counter() - t0, 1)}}
+    atomic_write_json(out / "summary.json", summary)
+    return summary
