@@ -10,7 +10,6 @@ from edgefit.budget import budget_from_mapping
 from edgefit.compress import arch, pruned_copy, ratio_for_budget, stats_of
 
 from .conftest import ROOT, run_cli
-from .test_train import colours  # noqa: F401  (fixture)
 
 ONE_PER_FAMILY = ["mobilenet_v1_0.25_128", "mobilenet_v2_0.35_96", "mobilenet_v3_small_0.75_96",
                   "mobilenet_v3_large_minimal_1.0_96", "mobilenet_v4_conv_small_1.0_128"]
@@ -67,7 +66,7 @@ def test_budget_stops_at_first_fitting_ratio():
     assert tried[-1]["macs"] <= macs * 0.7
 
 
-def test_compress_run_end_to_end(colours, tmp_path):  # noqa: F811
+def test_compress_run_end_to_end(colours, tmp_path):
     from edgefit.train import TrainConfig, train
 
     run = train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(colours), weights="none", epochs=6,

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 from edgefit.train import TrainConfig, train
 
@@ -13,22 +12,6 @@ from .conftest import run_cli
 VARIANT = "mobilenet_v2_0.35_96"
 SUMMARY_KEYS = {"variant", "classes", "val_top1", "per_class_accuracy", "confusion_matrix", "images_skipped",
                 "epochs_run", "wall_time_s", "train_images_per_sec", "seconds_per_epoch"}
-
-
-@pytest.fixture(scope="module")
-def colours(tmp_path_factory):
-    """Three classes told apart by colour (with noise): learnable in a few steps from scratch."""
-    root = tmp_path_factory.mktemp("colours")
-    g = torch.Generator().manual_seed(0)
-    for ci, rgb in enumerate([(220, 40, 40), (40, 200, 40), (40, 40, 220)]):
-        d = root / f"c{ci}"
-        d.mkdir()
-        for i in range(20):
-            arr = (torch.tensor(rgb).view(1, 1, 3) + torch.randn(32, 32, 3, generator=g) * 40).clamp(0, 255)
-            Image.fromarray(arr.to(torch.uint8).numpy()).save(d / f"{i}.png")
-    (root / "c0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # truncated PNG
-    (root / "c1" / "notes.jpg").write_text("not an image")
-    return root
 
 
 def _cfg(data, out, **kw):
