@@ -47,6 +47,11 @@ def zoo_progress():
     state = {}
 
     def callback(i: int, total: int, name: str) -> None:
+        if not sys.stderr.isatty():  # a log gets one line, not a redrawn bar
+            if i == 0:
+                print(f"edgefit: measuring {total} zoo variants (first run for these classes; cached afterwards)",
+                      file=sys.stderr, flush=True)
+            return
         if "progress" not in state:
             from rich.progress import Progress
 
