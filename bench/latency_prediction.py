@@ -20,13 +20,13 @@ THREADS = 2
 
 
 def main() -> None:
-    import onnxruntime as ort
     import torch
 
     from edgefit import costs, zoo
     from edgefit.benchmark.calibrate import calibrate
     from edgefit.benchmark.timing import measure
     from edgefit.budget import budget_from_mapping
+    from edgefit.runtimes import ort_session
 
     cal = calibrate(("onnxruntime",), threads=THREADS)["runtimes"]["onnxruntime"]
     base = {"name": "host", "storage_kb": 1, "target_fps": 1, "min_accuracy": 0.0, "flops_per_sec": cal["flops_per_sec"]}
@@ -41,10 +41,7 @@ def main() -> None:
             path = Path(tmp) / "m.onnx"
             torch.onnx.export(model, (torch.zeros(1, 3, v.resolution, v.resolution),), str(path), dynamo=False,
                               opset_version=17, input_names=["input"])
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = THREADS
-            so.log_severity_level = 3
-            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            sess = ort_session(path, THREADS)
             feed = {"input": torch.randn(1, 3, v.resolution, v.resolution).numpy()}
             measured = measure(lambda: sess.run(None, feed), min_runs=20, min_seconds=0.5)["p50_ms"]
             s = stats[v.name]

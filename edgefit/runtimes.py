@@ -11,15 +11,24 @@ from pathlib import Path
 import numpy as np
 
 
+def ort_session(model, threads: int = 0, providers=None, optimize: bool = True):
+    """An onnxruntime session for a model file or serialized bytes: quiet, `threads` intra-op threads
+    (0: the runtime's default), CPU unless `providers` say otherwise, graph optimizations switchable."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = threads
+    if not optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    source = model if isinstance(model, (bytes, bytearray)) else str(model)
+    return ort.InferenceSession(source, so, providers=providers or ["CPUExecutionProvider"])
+
+
 class OnnxRunner:
     def __init__(self, path: Path, threads: int = 0, providers=None):
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        if threads:
-            so.intra_op_num_threads = threads
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), so, providers=providers or ["CPUExecutionProvider"])
+        self.session = ort_session(path, threads, providers)
         self.input = self.session.get_inputs()[0]
         self.output = self.session.get_outputs()[0].name
         self.layout = "NHWC" if (len(self.input.shape) == 4 and self.input.shape[-1] in (1, 3)) else "NCHW"

@@ -100,19 +100,15 @@ def _all_outputs(proto):
 def first_divergence(artifact: Path, model, x: np.ndarray, resolution: int, tol: float) -> Optional[dict]:
     """The first node (graph order) whose output differs from a fresh export of the reference model."""
     import onnx
-    import onnxruntime as ort
 
     from .export.onnx_export import INPUT, to_onnx_bytes
+    from .runtimes import ort_session
 
     reference = onnx.load_from_string(to_onnx_bytes(model, resolution, {}))
     suspect = onnx.load(str(artifact))
 
     def run(proto):
-        m = _all_outputs(proto)
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        sess = ort_session(_all_outputs(proto).SerializeToString(), optimize=False)
         names = [o.name for o in sess.get_outputs()]
         return dict(zip(names, sess.run(names, {INPUT: x})))
 

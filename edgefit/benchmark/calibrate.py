@@ -50,13 +50,9 @@ def _timer(runtime: str, model, shape, tmp: Path, name: str, threads: int):
     torch.onnx.export(model, (x,), str(onnx_path), dynamo=False, opset_version=17, input_names=["input"])
     xn = x.numpy().astype(np.float32)
     if runtime == "onnxruntime":
-        import onnxruntime as ort
+        from ..runtimes import ort_session
 
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        if threads:
-            so.intra_op_num_threads = threads
-        sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        sess = ort_session(onnx_path, threads)
         feed = {"input": xn}
         return lambda: sess.run(None, feed)
     from ..export.tflite_export import convert

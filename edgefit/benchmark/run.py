@@ -34,11 +34,9 @@ def onnxruntime_fn(unit, device: str, threads: int, batch: int, data: Optional[n
         providers = wanted + ["CPUExecutionProvider"]
     else:
         providers = ["CPUExecutionProvider"]
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    if threads:
-        so.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(unit.path), so, providers=providers)
+    from ..runtimes import ort_session
+
+    sess = ort_session(unit.path, threads, providers)
     inp = sess.get_inputs()[0]
     dtype = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}.get(inp.type, np.float32)
     x = data if data is not None else _input_for(inp.shape, dtype, batch, np.random.default_rng(0))
