@@ -52,17 +52,22 @@ num_classes: 1000
 """
 
 
-@pytest.fixture(scope="session")
-def colours(tmp_path_factory):
-    """Three classes told apart by colour (with noise): learnable in a few steps from scratch."""
-    root = tmp_path_factory.mktemp("colours")
-    g = torch.Generator().manual_seed(0)
+def make_colours(root: Path, per_class: int, noise: float, seed: int) -> Path:
+    """root/c0..c2: 32 px images of red, green and blue with Gaussian pixel noise."""
+    g = torch.Generator().manual_seed(seed)
     for ci, rgb in enumerate([(220, 40, 40), (40, 200, 40), (40, 40, 220)]):
         d = root / f"c{ci}"
         d.mkdir()
-        for i in range(20):
-            arr = (torch.tensor(rgb).view(1, 1, 3) + torch.randn(32, 32, 3, generator=g) * 40).clamp(0, 255)
+        for i in range(per_class):
+            arr = (torch.tensor(rgb).view(1, 1, 3) + torch.randn(32, 32, 3, generator=g) * noise).clamp(0, 255)
             Image.fromarray(arr.to(torch.uint8).numpy()).save(d / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def colours(tmp_path_factory):
+    """Three classes told apart by colour (with noise): learnable in a few steps from scratch."""
+    root = make_colours(tmp_path_factory.mktemp("colours"), per_class=20, noise=40, seed=0)
     (root / "c0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # truncated PNG
     (root / "c1" / "notes.jpg").write_text("not an image")
     return root

@@ -10,22 +10,13 @@ from edgefit.export import export
 from edgefit.train import TrainConfig, train
 from edgefit.verify import verify
 
-from .conftest import run_cli
+from .conftest import make_colours, run_cli
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny model trained to confident predictions (three colour classes, 40 images each)."""
-    import torch
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("colours40")
-    g = torch.Generator().manual_seed(1)
-    for ci, rgb in enumerate([(220, 40, 40), (40, 200, 40), (40, 40, 220)]):
-        (root / f"c{ci}").mkdir()
-        for i in range(40):
-            arr = (torch.tensor(rgb).view(1, 1, 3) + torch.randn(32, 32, 3, generator=g) * 30).clamp(0, 255)
-            Image.fromarray(arr.to(torch.uint8).numpy()).save(root / f"c{ci}" / f"{i}.png")
+    root = make_colours(tmp_path_factory.mktemp("colours40"), per_class=40, noise=30, seed=1)
     out = tmp_path_factory.mktemp("run") / "run"
     return train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(root), weights="none", epochs=20,
                              batch_size=16, out=str(out)), quiet=True).run_dir

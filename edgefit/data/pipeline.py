@@ -32,6 +32,11 @@ class Preprocess:
     def resize(self) -> int:
         return int(math.floor(self.resolution / self.crop_pct))
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocess":
+        """The inverse of to_dict (as stored in checkpoints and edgefit.json)."""
+        return cls(d["resolution"], tuple(d["mean"]), tuple(d["std"]), d["crop_pct"], d.get("interpolation", "bilinear"))
+
     def to_dict(self) -> dict:
         return {"resolution": self.resolution, "mean": list(self.mean), "std": list(self.std),
                 "crop_pct": self.crop_pct, "resize": self.resize, "interpolation": self.interpolation,
@@ -81,6 +86,14 @@ class ImageSet(Dataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def without_augment(self) -> "ImageSet":
+        """The same decoded images, served with the evaluation transform."""
+        import copy
+
+        plain = copy.copy(self)
+        plain.augment = None
+        return plain
 
     def __getitem__(self, i: int):
         img = self.items[i] if self.in_memory else _decode(self.root / self.items[i], self.pp)

@@ -92,7 +92,7 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
                 blobs[t] = converted[t.precision]
         for t, blob in blobs.items():
             atomic_write_bytes(out / t.file, blob)
-            artifacts.append(_describe(t, blob, out / t.file, stats, io))
+            artifacts.append(_describe(t, blob, stats))
     atomic_write_bytes(out / "reference.pt", ck_bytes)
     atomic_write_text(out / "labels.txt", "".join(c + "\n" for c in source.classes))
     manifest = {**base_meta, "artifacts": artifacts, "reference_checkpoint": "reference.pt",
@@ -106,7 +106,7 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
     return manifest
 
 
-def _describe(t, blob: bytes, path: Path, stats, io: str) -> dict:
+def _describe(t, blob: bytes, stats) -> dict:
     from .tflite_export import io_details
 
     d = {"file": t.file, "format": t.format, "precision": t.precision, "runtime": t.runtime,

@@ -47,9 +47,7 @@ def split_images(source: Source, name: str, data: Optional[str], limit: int, see
     from ..data.folder import Split, scan
     from ..data.pipeline import ImageSet, Preprocess
 
-    pp_d = source.preprocess
-    pp = Preprocess(pp_d["resolution"], tuple(pp_d["mean"]), tuple(pp_d["std"]), pp_d["crop_pct"],
-                    pp_d.get("interpolation", "bilinear"))
+    pp = Preprocess.from_dict(source.preprocess)
     if data and name == "train":  # calibration: any images under the folder, labels unused
         from ..data.folder import _images_in
 

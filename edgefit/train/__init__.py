@@ -200,11 +200,8 @@ def _cached_features(model, sets, cfg, device):
 
     @torch.no_grad()
     def features(ds: ImageSet):
-        plain = ImageSet.__new__(ImageSet)
-        plain.__dict__.update(ds.__dict__)
-        plain.augment = None
         xs, ys = [], []
-        for x, y in loader(plain, 128, False):
+        for x, y in loader(ds.without_augment(), 128, False):
             xs.append(model.forward_head(model.forward_features(x.to(device)), pre_logits=True).cpu())
             ys.append(y)
         return TensorDataset(torch.cat(xs), torch.cat(ys))
