@@ -26,7 +26,14 @@ def save(path: str | Path, obj: dict) -> Path:
 def model_checkpoint(model, variant: str, classes: list[str], preprocess: dict, weights: dict, extra=None) -> dict:
     return {"format": FORMAT, "format_version": 1, "edgefit_version": __version__, "variant": variant,
             "classes": list(classes), "num_classes": len(classes), "preprocess": preprocess, "weights": weights,
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **(extra or {})}
+            "state_dict": plain_state_dict(model), **(extra or {})}
+
+
+def plain_state_dict(model) -> dict:
+    """The weights a checkpoint stores: the plain network's, also while it trains with fake quantization
+    (compress/qat.py's QatModel gives them through `float_state_dict`)."""
+    get = getattr(model, "float_state_dict", None)
+    return get() if get is not None else {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def load(path: str | Path) -> dict:

@@ -66,11 +66,17 @@ def test_budget_stops_at_first_fitting_ratio():
     assert tried[-1]["macs"] <= macs * 0.7
 
 
-def test_compress_run_end_to_end(colours, tmp_path):
+@pytest.fixture(scope="module")
+def trained_run(colours, tmp_path_factory):
     from edgefit.train import TrainConfig, train
 
-    run = train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(colours), weights="none", epochs=6,
-                            batch_size=8, out=str(tmp_path / "run")), quiet=True).run_dir
+    out = tmp_path_factory.mktemp("compress") / "run"
+    return train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(colours), weights="none", epochs=6,
+                             batch_size=8, out=str(out)), quiet=True).run_dir
+
+
+def test_compress_run_end_to_end(trained_run, tmp_path):
+    run = trained_run
     r = run_cli("compress", run, "--prune-ratio", "0.3", "--steps", "2", "--finetune-epochs", "2",
                 "--batch-size", "8", "--out", tmp_path / "pruned", "--json")
     assert r.returncode == 0, r.stderr
@@ -86,4 +92,46 @@ def test_compress_run_end_to_end(colours, tmp_path):
 
 def test_compress_needs_exactly_one_target(tmp_path):
     r = run_cli("compress", tmp_path, "--prune-ratio", "0.3", "--target-macs", "1e6", "--out", tmp_path / "o")
+    assert r.returncode == 2 and "exactly one" in r.stderr
+
+
+def test_qat_simulates_int8_and_keeps_plain_weights():
+    from edgefit.compress.qat import QatModel
+
+    v = zoo.get_variant("mobilenet_v2_0.35_96")
+    torch.manual_seed(0)
+    model = zoo.build_model(v, 3).eval()
+    q = QatModel(model, v.resolution).eval()
+    x = torch.randn(3, 3, v.resolution, v.resolution)
+    with torch.no_grad():
+        y_float, y_q = model(x), q(x)
+    assert y_q.shape == y_float.shape and not torch.allclose(y_q, y_float)  # fake quantization is active
+    assert any("activation_post_process" in k for k in q.state_dict())
+    sd = q.float_state_dict()
+    assert list(sd) == list(model.state_dict())
+    plain = zoo.build_model(v, 3)
+    plain.load_state_dict(sd)  # strict: the plain network takes them back
+
+
+def test_qat_run_exports_int8_that_passes_verify(trained_run, tmp_path):
+    r = run_cli("compress", trained_run, "--qat", "--qat-epochs", "2", "--batch-size", "8",
+                "--out", tmp_path / "qat", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    q = s["compress"]["qat"]
+    assert 0 <= q["int8_onnx_val_top1_after"] <= 1 and q["epochs"] == 2
+    ck = checkpoint.load(tmp_path / "qat" / "best.pt")
+    assert ck["qat"] is True and not any("activation_post_process" in k for k in ck["state_dict"])
+    r = run_cli("export", tmp_path / "qat", "--precision", "int8", "--out", tmp_path / "art")
+    assert r.returncode == 0, r.stderr + r.stdout
+    manifest = json.loads((tmp_path / "art" / "edgefit.json").read_text())
+    assert {a["file"] for a in manifest["artifacts"]} == {"model_int8.onnx", "model_int8.tflite"}
+    r = run_cli("verify", tmp_path / "art")
+    assert r.returncode == 0 and r.stdout.count(" ok") == 2, r.stdout + r.stderr
+
+
+def test_qat_with_pruning_options_conflict_and_qat_alone_is_enough(tmp_path):
+    r = run_cli("compress", tmp_path, "--qat", "--out", tmp_path / "o")
+    assert r.returncode == 2 and "not an `edgefit train` run directory" in r.stderr
+    r = run_cli("compress", tmp_path, "--out", tmp_path / "o")
     assert r.returncode == 2 and "exactly one" in r.stderr

@@ -101,33 +101,99 @@ def host_latency_ms(model, resolution: int, threads: int = 2) -> float:
 def compress(run_dir: str | Path, out: str | Path, prune_ratio: Optional[float] = None,
              target_macs: Optional[float] = None, budget=None, steps: int = 3, round_to: int = 8,
              finetune_epochs: int = 5, step_epochs: int = 1, batch_size: int = 64, lr: Optional[float] = None,
-             seed: int = 0, quiet: bool = False) -> dict:
-    """Prune the run in `run_dir` and fine-tune it into a new run directory `out`; returns its summary."""
-    import torch
-
+             seed: int = 0, quiet: bool = False, qat: bool = False, qat_epochs: int = 3,
+             qat_lr: Optional[float] = None) -> dict:
+    """Prune the run in `run_dir` and/or fine-tune it with fake quantization (`qat`) into a new run
+    directory `out`; returns its summary."""
     from .. import checkpoint
     from ..data.folder import Split
     from ..fsutil import atomic_write_json
     from ..train import TrainConfig, train
-    from . import arch as arch_mod
 
     given = [x is not None for x in (prune_ratio, target_macs, budget)]
-    if sum(given) != 1:
-        raise BadInput("give exactly one of --prune-ratio, --target-macs, --budget")
+    if sum(given) > 1 or (sum(given) == 0 and not qat):
+        raise BadInput("give exactly one of --prune-ratio, --target-macs, --budget (or --qat alone)")
     if prune_ratio is not None and not 0 < prune_ratio < 1:
         raise BadInput(f"--prune-ratio is the share of MACs to remove, in (0, 1); got {prune_ratio}")
-    if steps < 1 or round_to < 1 or finetune_epochs < 1:
-        raise BadInput("--steps, --round-to and --finetune-epochs must be 1 or more")
+    if steps < 1 or round_to < 1 or finetune_epochs < 1 or qat_epochs < 1:
+        raise BadInput("--steps, --round-to, --finetune-epochs and --qat-epochs must be 1 or more")
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / "best.pt").is_file() or not (run_dir / "split.json").is_file():
         raise BadInput(f"{run_dir} is not an `edgefit train` run directory (best.pt and split.json expected)")
     if out.exists() and any(out.iterdir()):
         raise BadInput(f"--out {out} already holds files; choose a new directory")
+    if qat:
+        _require_torchao()
     t0 = time.perf_counter()
     ck = checkpoint.load(run_dir / "best.pt")
     model = checkpoint.build_model(ck)
     res = ck["preprocess"]["resolution"]
     split = Split.from_dict(json.loads((run_dir / "split.json").read_text()))
+    source_cfg = json.loads((run_dir / "config.json").read_text())["config"]
+    common = dict(variant=ck["variant"], data=split.root, weights=str(run_dir / "best.pt"), strategy="full",
+                  batch_size=batch_size, seed=seed, flip=source_cfg.get("flip", True),
+                  jitter=source_cfg.get("jitter", 0.3))
+    source_summary = json.loads((run_dir / "summary.json").read_text())
+    summary, meta, info = source_summary, {k: ck[k] for k in ("arch",) if ck.get(k)}, {}
+    with tempfile.TemporaryDirectory() as work:
+        if sum(given):
+            prune_out = Path(work) / "recovered" if qat else out
+            model, meta, result, info["prune"] = _prune(
+                model, ck, run_dir, prune_out, split, res, common, source_summary["val_top1"], prune_ratio,
+                target_macs, budget, steps, round_to, finetune_epochs, step_epochs, lr, quiet, work)
+            summary = result.summary
+        if qat:
+            from .qat import QatModel
+
+            src_dir = Path(work) / "recovered" if sum(given) else run_dir
+            before = _int8_top1(model, src_dir)
+            qmodel = QatModel(model, res)
+            result = train(TrainConfig(**common, lr=qat_lr or QAT_LR, epochs=qat_epochs, patience=qat_epochs,
+                                       out=str(out)), quiet=quiet, model=qmodel, split=copy.deepcopy(split),
+                           extra_meta={**meta, "qat": True})
+            final = checkpoint.build_model(checkpoint.load(result.best_checkpoint))
+            info["qat"] = {"scheme": "torchao PT2E QAT: int8 per-channel symmetric weights (batch-norm folded), "
+                                     "8-bit per-tensor affine activations",
+                           "epochs": qat_epochs, "float_val_top1_before": summary["val_top1"],
+                           "fake_quant_val_top1": result.summary["val_top1"],
+                           "int8_onnx_val_top1_before": round(before, 4),
+                           "int8_onnx_val_top1_after": round(_int8_top1(final, out), 4)}
+            summary = result.summary
+    summary = {**summary, "compress": {"source_run": str(run_dir.resolve()), **info.pop("prune", {}), **info,
+                                       "seconds": round(time.perf_counter() - t0, 1)}}
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+QAT_LR = 1e-4  # AdamW; a tenth of the fine-tuning rate, the usual scale for QAT
+
+
+def _require_torchao() -> None:
+    try:
+        import torchao  # noqa: F401
+    except ImportError:
+        raise BadInput("--qat needs torchao (PyTorch's quantization library), which is not installed; "
+                       "reinstall edgefit (`make` installs it) or drop --qat") from None
+
+
+def _int8_top1(model, run_dir: Path) -> float:
+    from .. import checkpoint
+    from ..export.source import Source
+    from .qat import int8_onnx_top1
+
+    return int8_onnx_top1(model, Source(run_dir / "best.pt", checkpoint.load(run_dir / "best.pt"), run_dir))
+
+
+def _prune(model, ck, run_dir, out, split, res, common, top1_before, prune_ratio, target_macs, budget, steps,
+           round_to, finetune_epochs, step_epochs, lr, quiet, work):
+    """Prune stepwise with short fine-tunes, then the recovery fine-tune into `out`."""
+    import torch
+
+    from .. import checkpoint
+    from ..costs import predicted_size_bytes
+    from ..train import TrainConfig, train
+    from . import arch as arch_mod
+
     before = stats_of(model, res)
     search = None
     if budget is not None:
@@ -138,19 +204,15 @@ def compress(run_dir: str | Path, out: str | Path, prune_ratio: Optional[float] 
             raise BadInput(f"--target-macs {goal:.0f} is not below the model's {before['macs']} MACs")
         ratio = ratio_for_macs(model, res, goal, round_to)
     latency_before = host_latency_ms(model, res)
-    source_cfg = json.loads((run_dir / "config.json").read_text())["config"]
-    common = dict(variant=ck["variant"], data=split.root, weights=str(run_dir / "best.pt"), strategy="full",
-                  batch_size=batch_size, lr=lr, seed=seed, flip=source_cfg.get("flip", True),
-                  jitter=source_cfg.get("jitter", 0.3), patience=max(2, finetune_epochs))
+    common = {**common, "lr": lr, "patience": max(2, finetune_epochs)}
     pruner = _pruner(model, res, ratio, steps, round_to) if ratio > 0 else None
-    with tempfile.TemporaryDirectory() as work:
-        for k in range(steps if pruner else 0):
-            pruner.step()
-            if k < steps - 1:  # short fine-tunes between steps (in place); the last gets the recovery
-                train(TrainConfig(**common, epochs=step_epochs, out=str(Path(work) / f"step{k + 1}")),
-                      quiet=quiet, model=model, split=copy.deepcopy(split),
-                      extra_meta={"arch": arch_mod.describe(model)})
-                model.cpu().to(memory_format=torch.contiguous_format)
+    for k in range(steps if pruner else 0):
+        pruner.step()
+        if k < steps - 1:  # short fine-tunes between steps (in place); the last gets the recovery
+            train(TrainConfig(**common, epochs=step_epochs, out=str(Path(work) / f"step{k + 1}")),
+                  quiet=quiet, model=model, split=copy.deepcopy(split),
+                  extra_meta={"arch": arch_mod.describe(model)})
+            model.cpu().to(memory_format=torch.contiguous_format)
     meta = {"arch": arch_mod.describe(model), "pruned_from": str((run_dir / "best.pt").resolve()),
             "channel_ratio": ratio}
     result = train(TrainConfig(**common, epochs=finetune_epochs, out=str(out)), quiet=quiet, model=model,
@@ -158,25 +220,18 @@ def compress(run_dir: str | Path, out: str | Path, prune_ratio: Optional[float] 
     final = checkpoint.build_model(checkpoint.load(result.best_checkpoint))
     after = stats_of(final, res)
     latency_after = host_latency_ms(final, res)
-    from ..costs import predicted_size_bytes
-
     speedup = latency_before / latency_after
-    source_summary = json.loads((run_dir / "summary.json").read_text())
-    summary = {**result.summary, "compress": {
-        "source_run": str(run_dir.resolve()), "channel_ratio": round(ratio, 4), "steps": steps, "round_to": round_to,
-        "budget_search": search,
-        "before": {"macs": before["macs"], "params": before["params"],
-                   "predicted_int8_tflite_kb": round(predicted_size_bytes(before, "int8") / 1024, 1),
-                   "host_latency_ms_onnxruntime": round(latency_before, 3), "val_top1": source_summary["val_top1"]},
-        "after": {"macs": after["macs"], "params": after["params"],
-                  "predicted_int8_tflite_kb": round(predicted_size_bytes(after, "int8") / 1024, 1),
-                  "host_latency_ms_onnxruntime": round(latency_after, 3), "val_top1": result.summary["val_top1"]},
-        "macs_removed": round(1 - after["macs"] / before["macs"], 4),
-        "host_speedup": round(speedup, 3),
-        "faster": speedup > 1.05,
-        "verdict": (f"{speedup:.2f}x faster on this host" if speedup > 1.05 else
-                    f"NOT faster on this host ({speedup:.2f}x) despite {1 - after['macs'] / before['macs']:.0%} "
-                    "fewer MACs"),
-        "seconds": round(time.perf_counter() - t0, 1)}}
-    atomic_write_json(out / "summary.json", summary)
-    return summary
+    removed = 1 - after["macs"] / before["macs"]
+
+    def side(s, latency, top1):
+        return {"macs": s["macs"], "params": s["params"],
+                "predicted_int8_tflite_kb": round(predicted_size_bytes(s, "int8") / 1024, 1),
+                "host_latency_ms_onnxruntime": round(latency, 3), "val_top1": top1}
+
+    info = {"channel_ratio": round(ratio, 4), "steps": steps, "round_to": round_to, "budget_search": search,
+            "before": side(before, latency_before, top1_before),
+            "after": side(after, latency_after, result.summary["val_top1"]),
+            "macs_removed": round(removed, 4), "host_speedup": round(speedup, 3), "faster": speedup > 1.05,
+            "verdict": (f"{speedup:.2f}x faster on this host" if speedup > 1.05 else
+                        f"NOT faster on this host ({speedup:.2f}x) despite {removed:.0%} fewer MACs")}
+    return final, meta, result, info
