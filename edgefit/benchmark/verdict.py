@@ -8,31 +8,31 @@ from ..budget import Budget
 PRECISION_NAMES = {"fp32": "float32", "fp16": "float16", "int8": "int8"}
 
 
-def _line(constraint: str, value: Optional[float], limit: float, ok_if: str, gating: bool = True,
-          note: str = "") -> dict:
+def budget_line(constraint: str, value: Optional[float], limit: float, ok_if: str, gating: bool = True,
+                note: str = "") -> dict:
     if value is None:
         return {"constraint": constraint, "value": None, "limit": limit, "passed": None, "margin": None,
                 "gating": False, "note": note or "not measurable for this model"}
     passed = value <= limit if ok_if == "max" else value >= limit
-    margin = (limit - value) / limit if ok_if == "max" else (value - limit) / limit
+    margin = None if not limit else (limit - value) / limit if ok_if == "max" else (value - limit) / limit
     return {"constraint": constraint, "value": round(value, 4), "limit": limit, "passed": passed,
-            "margin": round(margin, 4), "gating": gating, "note": note}
+            "margin": None if margin is None else round(margin, 4), "gating": gating, "note": note}
 
 
 def lines_for(row: dict, unit, budget: Budget, macs: Optional[int], ram_kb: Optional[float],
               accuracy: Optional[float], host_is_target: bool) -> list[dict]:
-    out = [_line("storage_kb", row["size_bytes"] / 1024 + budget.runtime_kb, budget.storage_kb, "max",
+    out = [budget_line("storage_kb", row["size_bytes"] / 1024 + budget.runtime_kb, budget.storage_kb, "max",
                  note=f"file {row['size_bytes'] / 1024:.1f} KB + runtime {budget.runtime_kb:g} KB")]
     if budget.ram_kb is not None:
-        out.append(_line("ram_kb", ram_kb, budget.ram_kb, "max",
+        out.append(budget_line("ram_kb", ram_kb, budget.ram_kb, "max",
                          note="peak activation memory from tensor liveness (cost model)"))
     target_fps = budget.flops_per_sec / (2 * macs) if macs else None
-    out.append(_line("target_fps", target_fps, budget.target_fps, "min",
+    out.append(budget_line("target_fps", target_fps, budget.target_fps, "min",
                      note=f"predicted on the target: flops_per_sec / (2 x {macs or '?'} MACs)"))
     host = row.get("fps")
-    out.append(_line("host_fps", host, budget.target_fps, "min", gating=host_is_target,
+    out.append(budget_line("host_fps", host, budget.target_fps, "min", gating=host_is_target,
                      note="measured on this host" + ("" if host_is_target else " (informational: not the target)")))
-    out.append(_line("min_accuracy", accuracy, budget.min_accuracy, "min",
+    out.append(budget_line("min_accuracy", accuracy, budget.min_accuracy, "min",
                      note="top-1 of this artifact on --data" if accuracy is not None else "needs --data"))
     return out
 

@@ -6,6 +6,7 @@ import click
 from .. import __version__
 from .bench_cmd import bench_cmd
 from .budget_cmd import budget
+from .build_cmd import build_cmd
 from .calibrate_cmd import calibrate_cmd
 from .compress_cmd import compress_cmd
 from .common import EdgefitGroup
@@ -37,3 +38,4 @@ main.add_command(verify_cmd)
 main.add_command(bench_cmd)
 main.add_command(calibrate_cmd)
 main.add_command(compress_cmd)
+main.add_command(build_cmd)

@@ -1,0 +1,54 @@
+"""`edgefit build`: a budget and a folder of images in, a verified deployable model and a verdict out."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("build")
+@click.argument("budget_file", metavar="BUDGET")
+@click.option("--data", required=True, type=click.Path(), help="Folder of class folders, or train/ val/ test/.")
+@click.option("--out", default="runs/build", show_default=True, help="Build directory (rerun to continue it).")
+@click.option("--search", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Fine-tune the K best candidates briefly and keep the most accurate on your data.")
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True, help="Training epochs of the winner.")
+@click.option("--search-epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs of each search run [a quarter of --epochs, at least 2].")
+@click.option("--weights", default=None,
+              help="imagenet | none | PATH. Default: imagenet where the zoo has weights, else none.")
+@click.option("--formats", default="onnx,tflite", show_default=True, help="Export formats, at the budget's precision.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-resolution", type=int, default=None,
+              help="Only variants with inputs this size or smaller (e.g. your images' size).")
+@click.option("--host-is-target", is_flag=True, help="Gate on the FPS measured on this host too.")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the markdown report.")
+def build_cmd(budget_file, data, out, search, epochs, search_epochs, weights, formats, batch_size, seed,
+              max_resolution, host_is_target, as_json):
+    """Select, train, (compress,) export, verify and bench a model for BUDGET on the images in --data.
+
+    Writes report.md, report.json and report.png to --out; every budget line is measured on the
+    final artifact. Rerunning the same command skips finished stages and continues an interrupted
+    build. Exit 0 every line met, 1 a line missed (the report says which and what to try), 2 bad input.
+
+    \b
+    Example:
+      edgefit demo-data runs/demo-data --classes 10 --per-class 100 --size 96
+      edgefit build budgets/pi-zero-2w.yaml --data runs/demo-data --weights none --out runs/demo-build
+    """
+    from ..build import BuildOptions, build
+    from ..build.report import markdown
+
+    opts = BuildOptions(data=data, out=out, search=search, epochs=epochs, search_epochs=search_epochs,
+                        weights=weights, formats=formats, batch_size=batch_size, seed=seed,
+                        max_resolution=max_resolution, host_is_target=host_is_target)
+    try:
+        result = build(budget_file, opts)
+    except KeyboardInterrupt:
+        click.echo(f"edgefit: interrupted; rerun the same command to continue the build in {out}", err=True)
+        raise SystemExit(130) from None
+    click.echo(json.dumps(result.report, indent=2) if as_json else markdown(result.report), nl=not as_json)
+    if not as_json:
+        click.echo(f"report: {result.out / 'report.md'} (report.json, report.png)")
+    raise SystemExit(0 if result.passed else 1)

@@ -1,0 +1,124 @@
+"""`edgefit build` end to end on tiny data: verdict lines, exit codes, rerun skipping, resume after a kill."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, make_colours, run_cli
+
+# A small CPU whose cost lines admit only small 96 px variants (at most ~15 M MACs, <= 1 MB).
+BUDGET = """\
+name: tiny-cpu
+flops_per_sec: 300M
+storage_kb: 1024
+ram_kb: 2048
+target_fps: 10
+min_accuracy: {acc}
+precision: int8
+"""
+COMMON = ["--weights", "none", "--epochs", "15", "--batch-size", "8", "--max-resolution", "96"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_colours(tmp_path_factory.mktemp("build-data"), per_class=20, noise=20, seed=1)
+
+
+@pytest.fixture(scope="module")
+def built(data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("build")
+    budget = root / "budget.yaml"
+    budget.write_text(BUDGET.format(acc=0.6))
+    r = run_cli("build", budget, "--data", data, "--out", root / "out", *COMMON)
+    return root, budget, r
+
+
+def test_tiny_build_passes_every_line_and_writes_the_report(built):
+    root, _, r = built
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = root / "out"
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["passed"] is True
+    lines = {ln["constraint"]: ln for ln in rep["lines"]}
+    assert {"storage_kb", "ram_kb", "target_fps", "min_accuracy", "parity", "host_fps"} <= set(lines)
+    for ln in rep["lines"]:
+        assert {"constraint", "value", "limit", "passed", "margin", "predicted"} <= set(ln)
+    # measured on the final int8 artifact: its file size and its top-1 on the held-out test split
+    final = Path(rep["artifacts"]["final"])
+    assert final.name == "model_int8.tflite" and final.is_file()
+    assert lines["storage_kb"]["value"] == pytest.approx(final.stat().st_size / 1024, abs=0.01)
+    assert lines["min_accuracy"]["value"] == rep["artifacts"]["test_top1"]["model_int8.tflite"] >= 0.6
+    split = json.loads((out / "split.json").read_text())
+    test_files = {f for f, _ in split["files"]["test"]}
+    assert test_files and not test_files & {f for f, _ in split["files"]["train"] + split["files"]["val"]}
+    assert lines["host_fps"]["gating"] is False and lines["target_fps"]["predicted"] is not None
+    assert (out / "artifacts" / "model_int8.onnx").is_file() and (out / "report.png").read_bytes()[:4] == b"\x89PNG"
+    md = (out / "report.md").read_text()
+    assert "PASS" in md and "| min_accuracy |" in md and "## Stage times" in md
+    assert "PASS" in r.stdout and rep["data"]["num_classes"] == 3
+
+
+def test_rerun_skips_finished_stages(built, data):
+    root, budget, _ = built
+    t = time.perf_counter()
+    r = run_cli("build", budget, "--data", data, "--out", root / "out", *COMMON)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for stage in ("select", "train", "export", "evaluate", "bench"):
+        assert f"[{stage}] unchanged since the last run" in r.stderr
+    assert time.perf_counter() - t < 60
+
+
+def test_budget_the_artifact_misses_exits_1_with_the_failing_line(built, data, tmp_path):
+    root, _, _ = built
+    budget = tmp_path / "strict.yaml"  # the same cost lines, but this host must run 100,000 FPS
+    budget.write_text(BUDGET.format(acc=0.6).replace("flops_per_sec: 300M", "flops_per_sec: 3T")
+                      .replace("target_fps: 10", "target_fps: 100000"))
+    r = run_cli("build", budget, "--data", data, "--out", root / "out", *COMMON, "--host-is-target")
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "[select] running" in r.stderr and "[train] unchanged since the last run" in r.stderr  # no retraining
+    rep = json.loads((root / "out" / "report.json").read_text())
+    assert rep["passed"] is False and rep["failing"] == ["host_fps"]
+    assert "FAIL: host_fps not met" in r.stdout and "host_fps:" in r.stdout  # the line and the next move
+
+
+def test_budget_stating_other_num_classes_is_bad_input(data, tmp_path):
+    budget = tmp_path / "b.yaml"
+    budget.write_text(BUDGET.format(acc=0.5) + "num_classes: 1000\n")
+    r = run_cli("build", budget, "--data", data, "--out", tmp_path / "out", *COMMON)
+    assert r.returncode == 2 and "num_classes: 1000" in r.stderr and "3 classes" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_interrupted_build_resumes_without_redoing_finished_stages(data, tmp_path):
+    budget = tmp_path / "b.yaml"
+    budget.write_text(BUDGET.format(acc=0.0))
+    out = tmp_path / "out"
+    cmd = [str(Path(sys.executable).with_name("edgefit")), "build", str(budget), "--data", str(data),
+           "--out", str(out), "--weights", "none", "--epochs", "15", "--batch-size", "8", "--max-resolution", "96"]
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = out / "train" / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and p.poll() is None:
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    assert p.poll() is None, "the build finished before it could be interrupted"
+    p.send_signal(signal.SIGKILL)  # no chance to clean up: the worst case
+    p.wait()
+    select_record = (out / "stages" / "select.json").read_text()
+    assert not (out / "stages" / "train.json").exists() and (out / "stages" / "train.started.json").exists()
+    done_before = len(metrics.read_text().splitlines())
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "[select] unchanged since the last run" in r.stderr
+    assert "[train] continuing the interrupted stage" in r.stderr
+    assert (out / "stages" / "select.json").read_text() == select_record
+    history = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [m["epoch"] for m in history] == list(range(1, len(history) + 1)) and len(history) > done_before
+    assert json.loads((out / "report.json").read_text())["model"]["epochs_run"] == len(history)
