@@ -1,6 +1,6 @@
 """Benchmark: accuracy of every exported artifact against the float PyTorch model on demo data.
 
-Takes a trained run directory (default runs/demo-train from `make demo`; bench/train_speed.py's
+Takes a trained run directory (default runs/demo-build/train from `make demo`; bench/train_speed.py's
 settings give a stronger one), exports ONNX and TFLite at fp32, fp16 and int8, verifies on the whole
 validation split, and records each artifact's top-1, its drop vs PyTorch in points, top-1 agreement,
 and the export time. Target: int8 TFLite drop <= 1.0 point (goal 0.5). Writes
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--run", default=str(ROOT / "runs" / "demo-train"))
+    ap.add_argument("--run", default=str(ROOT / "runs" / "demo-build" / "train"))
     args = ap.parse_args()
     from edgefit.export import export
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,6 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from record import save  # noqa: E402
+
 EDGEFIT = str(Path(sys.executable).with_name("edgefit"))
 SOURCE = "mobilenet_v2_1.0_96"
 STEPS = 3
@@ -112,12 +113,8 @@ def main() -> None:
         "met": {"top1": drop <= 0.01 + 1e-9, "speed": speedup >= 1.25},
         "latency_method": "onnxruntime fp32, batch 1, 2 threads, p50 over >= 1 s; median of 5 interleaved rounds",
         "wall_seconds": round(time.perf_counter() - t0, 1),
-        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform()},
-        "date": time.strftime("%Y-%m-%d"),
     }
-    out = ROOT / "bench" / "results" / "prune_tradeoff.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save("prune_tradeoff", result)
 
 
 if __name__ == "__main__":

@@ -122,3 +122,34 @@ def test_interrupted_build_resumes_without_redoing_finished_stages(data, tmp_pat
     history = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert [m["epoch"] for m in history] == list(range(1, len(history) + 1)) and len(history) > done_before
     assert json.loads((out / "report.json").read_text())["model"]["epochs_run"] == len(history)
+
+
+def test_search_tries_candidates_on_the_data_and_ranks_them(data, tmp_path):
+    budget = tmp_path / "b.yaml"  # 1.5 MB admits three 96 px variants
+    budget.write_text(BUDGET.format(acc=0.0).replace("storage_kb: 1024", "storage_kb: 1536"))
+    out = tmp_path / "out"
+    r = run_cli("build", budget, "--data", data, "--out", out, "--weights", "none", "--epochs", "1", "--search", "2",
+                "--search-epochs", "1", "--batch-size", "8", "--max-resolution", "96", "--formats", "onnx")
+    assert r.returncode in (0, 1), r.stderr[-3000:]
+    rep = json.loads((out / "report.json").read_text())
+    tried = rep["candidates"]["tried"]
+    assert [t["rank"] for t in tried] == [1, 2] and len({t["name"] for t in tried}) == 2
+    assert tried[0]["val_top1"] >= tried[1]["val_top1"] and tried[0]["outcome"] == "chosen"
+    assert rep["model"]["variant"] == tried[0]["name"] and rep["artifacts"]["final"].endswith("model_int8.onnx")
+    assert all((out / "search" / t["name"] / "best.pt").is_file() for t in tried)
+    assert "| candidate |" in (out / "report.md").read_text()
+
+
+def test_imagenet_weights_offline_or_missing_fail_fast_with_exit_2(data, tmp_path):
+    budget = tmp_path / "b.yaml"
+    budget.write_text(BUDGET.format(acc=0.5).replace("300M", "400M"))  # admits mobilenet_v2_0.5_96 (timm weights)
+    t = time.perf_counter()
+    r = run_cli("build", budget, "--data", data, "--out", tmp_path / "out", "--weights", "imagenet",
+                "--max-resolution", "96")
+    assert r.returncode == 2, r.stderr[-2000:]
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("edgefit:")]
+    assert len(err) == 1 and "Traceback" not in r.stderr
+    assert "offline" in err[0] or "not in the cache" in err[0] or "weights" in err[0]
+    rep = json.loads((tmp_path / "out" / "stages" / "select.json").read_text())["outputs"]
+    assert rep["chosen"] == "mobilenet_v2_0.5_96"  # only variants with ImageNet weights were candidates
+    assert time.perf_counter() - t < 90
