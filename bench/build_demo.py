@@ -4,7 +4,7 @@ every budget line passed).
 Generates the demo images exactly as `make demo` does, then runs `edgefit build` with the Makefile's
 DEMO_BUILD_ARGS into a fresh directory with an empty cost cache (a fresh machine measures the zoo
 once), and records the whole-process wall time, the stage times and every report line.
-Writes bench/results/build_demo.json.
+Writes bench/results/build_demo.json and the build's report.md as bench/results/build_demo_report.md.
 
     .venv/bin/python bench/build_demo.py
 """
@@ -49,6 +49,9 @@ def main() -> None:
         if r.returncode not in (0, 1):
             raise SystemExit(r.stderr[-3000:])
         rep = json.loads((tmp / "build" / "report.json").read_text())
+        report_md = (tmp / "build" / "report.md").read_text().replace(str(tmp / "build"), "runs/demo-build")
+        (ROOT / "bench" / "results" / "build_demo_report.md").write_text(report_md.replace(str(tmp / "data"),
+                                                                                           "runs/demo-data"))
     result = {
         "benchmark": "make demo's edgefit build from nothing (fresh cost cache), 2 cores",
         "command": "edgefit build " + " ".join(demo_args(Path("runs/demo-data"), Path("runs/demo-build"))),

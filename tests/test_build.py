@@ -124,12 +124,13 @@ def test_interrupted_build_resumes_without_redoing_finished_stages(data, tmp_pat
     assert json.loads((out / "report.json").read_text())["model"]["epochs_run"] == len(history)
 
 
-def test_search_tries_candidates_on_the_data_and_ranks_them(data, tmp_path):
+def test_search_ranks_candidates_on_the_data_and_qat_always_runs(data, tmp_path):
     budget = tmp_path / "b.yaml"  # 1.5 MB admits three 96 px variants
     budget.write_text(BUDGET.format(acc=0.0).replace("storage_kb: 1024", "storage_kb: 1536"))
     out = tmp_path / "out"
     r = run_cli("build", budget, "--data", data, "--out", out, "--weights", "none", "--epochs", "1", "--search", "2",
-                "--search-epochs", "1", "--batch-size", "8", "--max-resolution", "96", "--formats", "onnx")
+                "--search-epochs", "1", "--batch-size", "8", "--max-resolution", "96", "--formats", "onnx",
+                "--qat", "always")
     assert r.returncode in (0, 1), r.stderr[-3000:]
     rep = json.loads((out / "report.json").read_text())
     tried = rep["candidates"]["tried"]
@@ -138,6 +139,11 @@ def test_search_tries_candidates_on_the_data_and_ranks_them(data, tmp_path):
     assert rep["model"]["variant"] == tried[0]["name"] and rep["artifacts"]["final"].endswith("model_int8.onnx")
     assert all((out / "search" / t["name"] / "best.pt").is_file() for t in tried)
     assert "| candidate |" in (out / "report.md").read_text()
+    q = rep["quantization_aware_training"]
+    assert q["epochs"] == 3 and set(q["before"]["agreement"]) == set(q["after"]["agreement"]) == {"model_int8.onnx"}
+    assert rep["artifacts"]["dir"].endswith("artifacts-qat") == q["kept"]
+    assert (out / "qat" / "best.pt").is_file() and (out / "stages" / "export_qat.json").is_file()
+    assert "## Quantization-aware training" in (out / "report.md").read_text()
 
 
 def test_imagenet_weights_offline_or_missing_fail_fast_with_exit_2(data, tmp_path):

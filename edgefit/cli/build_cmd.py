@@ -22,10 +22,12 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-resolution", type=int, default=None,
               help="Only variants with inputs this size or smaller (e.g. your images' size).")
+@click.option("--qat", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Quantization-aware training: auto when post-training int8 loses parity or accuracy.")
 @click.option("--host-is-target", is_flag=True, help="Gate on the FPS measured on this host too.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the markdown report.")
 def build_cmd(budget_file, data, out, search, epochs, search_epochs, weights, formats, batch_size, seed,
-              max_resolution, host_is_target, as_json):
+              max_resolution, qat, host_is_target, as_json):
     """Select, train, (compress,) export, verify and bench a model for BUDGET on the images in --data.
 
     Writes report.md, report.json and report.png to --out; every budget line is measured on the
@@ -42,7 +44,7 @@ def build_cmd(budget_file, data, out, search, epochs, search_epochs, weights, fo
 
     opts = BuildOptions(data=data, out=out, search=search, epochs=epochs, search_epochs=search_epochs,
                         weights=weights, formats=formats, batch_size=batch_size, seed=seed,
-                        max_resolution=max_resolution, host_is_target=host_is_target)
+                        max_resolution=max_resolution, host_is_target=host_is_target, qat=qat)
     try:
         result = build(budget_file, opts)
     except KeyboardInterrupt:

@@ -123,7 +123,8 @@ def _describe(t, blob: bytes, stats) -> dict:
         d.update(input={"name": proto.graph.input[0].name, "dtype": "float32", "shape": shape, "quantization": None},
                  output={"name": proto.graph.output[0].name, "dtype": "float32", "quantization": None})
         if t.precision == "int8":
-            d["quantization"] = "QDQ int8, per-channel weights, static activations"
+            d["quantization"] = ("QDQ: static uint8 activations (per tensor, asymmetric), int8 per-channel "
+                                 "symmetric weights in 7-bit range (reduce_range)")
     return d
 
 

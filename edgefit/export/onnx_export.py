@@ -38,8 +38,17 @@ def set_metadata(proto, metadata: dict) -> None:
         entry.value = v if isinstance(v, str) else json.dumps(v)
 
 
+# uint8 activations x int8 weights ("U8S8") with weights kept to 7 bits: on x86-64 CPUs without VNNI,
+# onnxruntime multiplies with VPMADDUBSW, whose 16-bit sums saturate at full 8-bit range; the reduced
+# range avoids that (onnxruntime's quantization guide). Measured on a 2-core AVX2 host for a trained
+# mobilenet_v3_small_0.75_96: top-1 agreement with PyTorch 0.970 -> 0.993, latency 1.69 -> 0.62 ms
+# against int8 x int8 at full range.
+ACTIVATION_TYPE, REDUCE_RANGE = "QUInt8", True
+
+
 def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray, metadata: dict) -> None:
-    """Static int8 QDQ quantization, per-channel weights, calibrated on `calib` (NCHW float32)."""
+    """Static QDQ quantization (uint8 activations, per-channel int8 weights in 7-bit range), calibrated on
+    `calib` (NCHW float32)."""
     import tempfile
 
     import onnx
@@ -58,7 +67,8 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray, metadata: 
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         q = Path(tmp) / "q.onnx"
         quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+                        activation_type=getattr(QuantType, ACTIVATION_TYPE), weight_type=QuantType.QInt8,
+                        reduce_range=REDUCE_RANGE)
         proto = onnx.load(str(q))
     set_metadata(proto, metadata)
     atomic_write_bytes(out_path, proto.SerializeToString())
