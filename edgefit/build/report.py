@@ -1,0 +1,196 @@
+"""The build's verdict: every budget line with its limit, the value predicted at select time, the value
+measured on the final artifact, pass/fail and margin; candidates, parity, artifacts, stage times.
+Written as report.json (machine-readable: `passed`, `lines`), report.md and report.png."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import __version__
+from ..benchmark.verdict import budget_line
+from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+NEXT_MOVES = {
+    "storage_kb": "a smaller variant (`edgefit select BUDGET --objective size`) or pruning "
+                  "(`edgefit compress RUN --budget BUDGET`)",
+    "ram_kb": "a lower input resolution or a narrower variant (`edgefit select BUDGET --objective size`)",
+    "target_fps": "a faster variant (`edgefit select BUDGET --objective latency`) or pruning "
+                  "(`edgefit compress RUN --budget BUDGET`)",
+    "host_fps": "a faster variant or pruning; this host is slower than the budget asks",
+    "min_accuracy": "more labelled images, more epochs (--epochs), trying more candidates (--search K), "
+                    "pretrained weights (--weights imagenet), or quantization-aware training "
+                    "(`edgefit compress RUN --qat`) when int8 loses accuracy",
+    "parity": "the export disagrees with the trained model: check the calibration images, or export fp32",
+}
+
+
+def make(budget, budget_path: Path, opts, sel: dict, searched, train_out: dict, compressed, exported: dict,
+         evaluated: dict, benched: dict, times: dict, out: Path, art_dir: Path, qat) -> dict:
+    from ..costs import cost
+
+    pred = sel["predicted"]
+    final = exported["final"]
+    final_path = art_dir / final
+    measured = cost(evaluated["stats"], budget)
+    size_kb = final_path.stat().st_size / 1024
+    acc = evaluated["artifact_top1"][final]
+    searched_top1 = next((t["val_top1"] for t in (searched or {}).get("tried", []) if t["name"] == train_out["variant"]),
+                         None)
+
+    def line(constraint, predicted, value, limit, ok_if, note, gating=True):
+        return {**budget_line(constraint, value, limit, ok_if, gating=gating, note=note),
+                "predicted": None if predicted is None else round(predicted, 4)}
+
+    lines = [line("storage_kb", pred["size_kb"] + budget.runtime_kb, size_kb + budget.runtime_kb, budget.storage_kb,
+                  "max", f"{final} {size_kb:.1f} KB + runtime {budget.runtime_kb:g} KB")]
+    if budget.ram_kb is not None:
+        lines.append(line("ram_kb", pred["peak_ram_kb"], measured.peak_ram_kb, budget.ram_kb, "max",
+                          "estimate: peak activation memory of the final network (tensor liveness)"))
+    lines.append(line("target_fps", pred["fps"], measured.fps, budget.target_fps, "min",
+                      f"on the target: {measured.macs / 1e6:.1f} M MACs of the final network at the budget's "
+                      "flops_per_sec"))
+    lines.append(line("min_accuracy", searched_top1, acc, budget.min_accuracy, "min",
+                      f"top-1 of {final} on {evaluated['test_images']} held-out test images no training saw"
+                      + ("; predicted: validation top-1 of the short search run" if searched_top1 is not None else
+                         f"; not predicted (the ImageNet prior {pred['accuracy_prior']:.3f} only ranks candidates)")))
+    parity = exported["parity"]
+    agreement = min(a["top1_agreement"] for a in parity["artifacts"])
+    need = max(a["tolerance"]["min_agreement"] for a in parity["artifacts"])
+    lines.append({**line("parity", None, agreement, need, "min",
+                         f"lowest top-1 agreement of the exports with the trained model on {parity['samples']} images"),
+                  "passed": parity["passed"]})
+    host = benched["row"].get("fps")
+    lines.append(line("host_fps", None, host, budget.target_fps, "min",
+                      f"{final} measured on this host ({benched['row'].get('runtime')}, batch 1)"
+                      + ("" if opts.host_is_target else "; informational: this host is not the target"),
+                      gating=opts.host_is_target))
+    passed = all(ln["passed"] for ln in lines if ln["gating"])
+    failing = [ln["constraint"] for ln in lines if ln["gating"] and not ln["passed"]]
+    return {
+        "schema": "edgefit-build/1", "edgefit_version": __version__, "passed": passed, "lines": lines,
+        "failing": failing, "next_moves": {c: NEXT_MOVES[c] for c in failing},
+        "budget": {"file": str(budget_path), **budget.model_dump()},
+        "data": {"root": opts.data, "num_classes": budget.num_classes},
+        "model": {"variant": train_out["variant"], "val_top1_float": train_out["val_top1"],
+                  "test_top1_float": evaluated["float_top1"], "epochs_run": train_out["epochs_run"],
+                  "macs": measured.macs, "params": measured.params, "compressed": compressed},
+        "candidates": _candidates(sel, searched, train_out["variant"]),
+        "parity": parity,
+        "quantization_aware_training": qat,
+        "artifacts": {"dir": str(art_dir), "final": str(final_path),
+                      "files": {f: (art_dir / f).stat().st_size for f in exported["files"]},
+                      "test_top1": evaluated["artifact_top1"], "run_dir": train_out["run_dir"]},
+        "host": {**benched["row"], "cpu": benched["machine"].get("cpu")},
+        "stages": times,
+    }
+
+
+def _candidates(sel: dict, searched, winner: str) -> dict:
+    reasons: dict[str, int] = {}
+    for r in sel["rejected"]:
+        for x in r["reasons"]:
+            reasons[x["constraint"]] = reasons.get(x["constraint"], 0) + 1
+    tried = []
+    for t in (searched or {}).get("tried", []):
+        why = "chosen" if t["name"] == winner else "lower validation top-1 on your data" if t["val_top1"] < next(
+            u["val_top1"] for u in searched["tried"] if u["name"] == winner) else "as accurate but slower on the target"
+        tried.append({**t, "outcome": why})
+    return {"feasible": len(sel["feasible"]), "rejected": len(sel["rejected"]), "rejected_by": reasons,
+            "ranked_by_prior": [{k: c[k] for k in ("name", "accuracy_prior", "fps", "size_kb", "peak_ram_kb")}
+                                for c in sel["feasible"][:5]],
+            "tried": tried, "chosen": winner,
+            "pruned_because": sel["nearest_miss"]}
+
+
+def _fmt(v, constraint: str) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if constraint in ("min_accuracy", "parity") else f"{v:,.1f}"
+
+
+def markdown(rep: dict) -> str:
+    b = rep["budget"]
+    verdict = "PASS: every budget line is met" if rep["passed"] else f"FAIL: {', '.join(rep['failing'])} not met"
+    m = rep["model"]
+    out = [f"# edgefit build: {b['name']} - {verdict}", "",
+           f"Model: `{m['variant']}` ({m['macs'] / 1e6:.1f} M MACs, {m['params'] / 1e6:.2f} M params), "
+           f"{rep['data']['num_classes']} classes from `{rep['data']['root']}`; final artifact "
+           f"`{rep['artifacts']['final']}`.", "",
+           "| line | limit | predicted | measured | pass | margin | how measured |",
+           "|---|---:|---:|---:|:---:|---:|---|"]
+    for ln in rep["lines"]:
+        ok = "-" if ln["passed"] is None else ("yes" if ln["passed"] else "**NO**")
+        if not ln["gating"] and ln["passed"] is not None:
+            ok += " (info)"
+        margin = "-" if ln["margin"] is None else f"{ln['margin']:+.0%}"
+        out.append(f"| {ln['constraint']} | {_fmt(ln['limit'], ln['constraint'])} | "
+                   f"{_fmt(ln['predicted'], ln['constraint'])} | {_fmt(ln['value'], ln['constraint'])} | {ok} | "
+                   f"{margin} | {ln['note']} |")
+    if rep["next_moves"]:
+        out += ["", "## Next moves"] + [f"- {c}: {t}" for c, t in rep["next_moves"].items()]
+    c = rep["candidates"]
+    out += ["", "## Candidates",
+            f"{c['feasible']} zoo variants meet the cost lines, {c['rejected']} do not ("
+            + ", ".join(f"{k}: {v}" for k, v in sorted(c["rejected_by"].items())) + ")."]
+    if c["pruned_because"]:
+        out.append(f"None fits, so the nearest miss `{c['pruned_because']['name']}` was pruned "
+                   f"({c['pruned_because']['relaxation']} would admit it unpruned).")
+    if c["tried"]:
+        out += ["", "| candidate | val top-1 (short run) | predicted FPS | ImageNet prior | outcome |",
+                "|---|---:|---:|---:|---|"]
+        out += [f"| {t['name']} | {t['val_top1']:.3f} | {t['fps']:.1f} | {t['accuracy_prior']:.3f} | {t['outcome']} |"
+                for t in c["tried"]]
+    else:
+        out.append(f"Chosen by prior: `{c['chosen']}` (no --search).")
+    p = rep["parity"]
+    out += ["", f"## Parity ({p['samples']} images, {p['images']})"]
+    out += [f"- `{a['file']}`: top-1 agreement {a['top1_agreement']:.3f}, max relative error "
+            f"{a['max_rel_error']:.2e}: {'ok' if a['passed'] else 'FAIL ' + '; '.join(a['reasons'])}"
+            for a in p["artifacts"]]
+    q = rep["quantization_aware_training"]
+    if q:
+        b, a = q["before"], q["after"]
+        out += ["", "## Quantization-aware training",
+                f"{q['why']}: {q['epochs']} epochs of QAT; "
+                + ", ".join(f"`{f}` agreement {b['agreement'][f]:.3f} -> {a['agreement'][f]:.3f}, test top-1 "
+                            f"{b['test_top1'][f]:.3f} -> {a['test_top1'][f]:.3f}" for f in a["agreement"])
+                + f"; {'kept' if q['kept'] else 'not kept (no better than post-training quantization)'}."]
+    a = rep["artifacts"]
+    out += ["", "## Artifacts", f"In `{a['dir']}` (with edgefit.json, labels.txt, reference.pt):"]
+    out += [f"- `{f}`: {size / 1024:.1f} KB, test top-1 {a['test_top1'][f]:.3f}" for f, size in a["files"].items()]
+    out += [f"- training run: `{a['run_dir']}`", "", "## Stage times", "| stage | seconds | |", "|---|---:|---|"]
+    out += [f"| {k} | {v['seconds']:.1f} | {'skipped (unchanged)' if v['skipped'] else ''} |"
+            for k, v in rep["stages"].items()]
+    h = rep["host"]
+    out += ["", f"Host: {h.get('cpu') or 'unknown CPU'}; {h.get('runtime')} p50 {h.get('p50_ms') or 0:.2f} ms."]
+    return "\n".join(out) + "\n"
+
+
+def plot(rep: dict) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = [ln for ln in rep["lines"] if ln["margin"] is not None]
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(lines) + 1.2))
+    names = [ln["constraint"] + ("" if ln["gating"] else " (info)") for ln in lines]
+    margins = [max(-1.0, min(ln["margin"], 3.0)) * 100 for ln in lines]
+    colours = ["#2a9d4b" if ln["passed"] else "#c0392b" for ln in lines]
+    ax.barh(names, margins, color=colours)
+    ax.axvline(0, color="black", linewidth=1)
+    ax.invert_yaxis()
+    ax.set_xlabel("margin to the limit, % (right of 0 passes; clipped to [-100, 300])")
+    ax.set_title(f"edgefit build: {rep['budget']['name']} - {'PASS' if rep['passed'] else 'FAIL'}")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write(rep: dict, out: Path) -> None:
+    atomic_write_json(out / "report.json", rep)
+    atomic_write_text(out / "report.md", markdown(rep))
+    atomic_write_bytes(out / "report.png", plot(rep))
