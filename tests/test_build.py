@@ -159,3 +159,19 @@ def test_imagenet_weights_offline_or_missing_fail_fast_with_exit_2(data, tmp_pat
     rep = json.loads((tmp_path / "out" / "stages" / "select.json").read_text())["outputs"]
     assert rep["chosen"] == "mobilenet_v2_0.5_96"  # only variants with ImageNet weights were candidates
     assert time.perf_counter() - t < 90
+
+
+def test_no_variant_meets_the_cost_lines_so_the_nearest_miss_is_pruned(data, tmp_path):
+    budget = tmp_path / "b.yaml"  # at most 7.5 M MACs per frame: no 96 px variant is that small
+    budget.write_text(BUDGET.format(acc=0.0).replace("flops_per_sec: 300M", "flops_per_sec: 150M"))
+    out = tmp_path / "out"
+    r = run_cli("build", budget, "--data", data, "--out", out, "--weights", "none", "--epochs", "4",
+                "--batch-size", "8", "--max-resolution", "96", "--formats", "onnx", "--qat", "never")
+    assert r.returncode in (0, 1), r.stderr[-3000:]
+    rep = json.loads((out / "report.json").read_text())
+    miss = rep["candidates"]["pruned_because"]
+    assert rep["candidates"]["feasible"] == 0 and miss["name"] == rep["model"]["variant"]
+    assert rep["model"]["compressed"]["channel_ratio"] > 0 and rep["model"]["macs"] <= 7.5e6
+    lines = {ln["constraint"]: ln for ln in rep["lines"]}
+    assert lines["target_fps"]["passed"] and lines["target_fps"]["predicted"] < 10  # unpruned it would miss
+    assert (out / "compress" / "best.pt").is_file() and "was pruned" in (out / "report.md").read_text()
