@@ -36,8 +36,9 @@ def build_cmd(budget_file, data, out, search, epochs, search_epochs, weights, fo
 
     \b
     Example:
-      edgefit demo-data runs/demo-data --classes 10 --per-class 100 --size 96
-      edgefit build budgets/pi-zero-2w.yaml --data runs/demo-data --weights none --out runs/demo-build
+      edgefit demo-data runs/demo-data --classes 10 --per-class 200 --size 96
+      edgefit build budgets/pi-zero-2w.yaml --data runs/demo-data --weights none \\
+          --max-resolution 96 --search 2 --epochs 25 --out runs/demo-build
     """
     from ..build import BuildOptions, build
     from ..build.report import markdown
