@@ -71,7 +71,7 @@ def trained_run(colours, tmp_path_factory):
     from edgefit.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("compress") / "run"
-    return train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(colours), weights="none", epochs=6,
+    return train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(colours), weights="none", epochs=15,
                              batch_size=8, out=str(out)), quiet=True).run_dir
 
 
