@@ -188,6 +188,7 @@ def _int8_summary(exported: dict, evaluated: dict) -> dict:
 def _qat(run_dir: Path, out: Path, opts: BuildOptions, quiet: bool) -> dict:
     from ..compress import compress
 
+    _fresh(out)
     s = compress(run_dir, out, qat=True, qat_epochs=QAT_EPOCHS, batch_size=opts.batch_size, seed=opts.seed,
                  quiet=quiet)
     return {"run_dir": str(out), "val_top1": s["val_top1"], "qat": s["compress"]["qat"],
@@ -238,10 +239,8 @@ def _train(variant: str, split, opts: BuildOptions, run_dir: Path, resume: bool,
     from ..train import TrainConfig, train
 
     resume = resume and (run_dir / "last.pt").is_file()
-    if not resume and run_dir.exists():
-        import shutil
-
-        shutil.rmtree(run_dir)
+    if not resume:
+        _fresh(run_dir)
     cfg = TrainConfig(variant=variant, data=split.root, weights=opts.weights, epochs=epochs,
                       batch_size=opts.batch_size, seed=opts.seed, jitter=opts.jitter, out=str(run_dir),
                       val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION)
@@ -274,9 +273,19 @@ def _search(names: list[str], sel: dict, split, opts: BuildOptions, root: Path, 
     return {"tried": ranked, "winner": ranked[0]["name"]}
 
 
+def _fresh(folder: Path) -> Path:
+    """Empty a stage's folder so the stage starts over (compress refuses a folder that holds files)."""
+    import shutil
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    return folder
+
+
 def _compress(run_dir: Path, out: Path, budget, opts: BuildOptions, quiet: bool) -> dict:
     from ..compress import compress
 
+    _fresh(out)
     s = compress(run_dir, out, budget=budget.model_copy(update={"min_accuracy": 0.0}),
                  finetune_epochs=max(2, opts.epochs // 4), batch_size=opts.batch_size, seed=opts.seed, quiet=quiet)
     c = s["compress"]
