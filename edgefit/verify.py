@@ -17,6 +17,8 @@ import numpy as np
 from .errors import BadInput
 
 # Documented defaults; override with --max-rel-error / --min-agreement.
+MIN_PARITY_IMAGES = 200  # a smaller validation split is topped up with training images for the agreement
+
 TOLERANCES = {
     "fp32": {"max_rel_error": 1e-4, "min_agreement": 0.99},
     "fp16": {"max_rel_error": 2e-2, "min_agreement": 0.98},
@@ -45,10 +47,11 @@ def verify(art_dir: str | Path, data: Optional[str] = None, samples: int = 200,
         raise BadInput(f"--samples must be 1 or more, got {samples}")
     x, labels = split_images(source, "val", data, samples)
     n_val = len(x)
-    if n_val < samples and data is None and source.run_dir is not None:
+    want = min(samples, MIN_PARITY_IMAGES)
+    if n_val < want and data is None and source.run_dir is not None:
         # agreement is a statement about two models on the same inputs: top a small validation split up
         # with training images so that one disagreement is not the difference between pass and fail
-        extra, extra_labels = split_images(source, "train", None, samples - n_val)
+        extra, extra_labels = split_images(source, "train", None, want - n_val)
         x, labels = torch.cat([x, extra]), torch.cat([labels, extra_labels])
     model = checkpoint.build_model(ck)
     with torch.no_grad():
