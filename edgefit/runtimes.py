@@ -82,5 +82,13 @@ def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
     return y.astype(np.float32)
 
 
+def torch_logits(model, x, batch: int = 64) -> np.ndarray:
+    """The PyTorch reference's outputs for NCHW float images (a torch tensor), in batches."""
+    import torch
+
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)]).numpy()
+
+
 def runner(path: Path, threads: int = 0):
     return OnnxRunner(path, threads) if path.suffix == ".onnx" else TfliteRunner(path, threads)

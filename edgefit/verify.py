@@ -31,7 +31,7 @@ def verify(art_dir: str | Path, data: Optional[str] = None, samples: int = 200,
     import torch
 
     from .export.source import Source, split_images
-    from .runtimes import runner
+    from .runtimes import runner, torch_logits
     from . import checkpoint
 
     art_dir = Path(art_dir)
@@ -54,8 +54,7 @@ def verify(art_dir: str | Path, data: Optional[str] = None, samples: int = 200,
         extra, extra_labels = split_images(source, "train", None, want - n_val)
         x, labels = torch.cat([x, extra]), torch.cat([labels, extra_labels])
     model = checkpoint.build_model(ck)
-    with torch.no_grad():
-        ref = torch.cat([model(x[i:i + 64]) for i in range(0, len(x), 64)]).numpy()
+    ref = torch_logits(model, x)
     labels = labels.numpy()
     xs = x.numpy().astype(np.float32)
     out_range = float(ref.max() - ref.min()) or 1.0

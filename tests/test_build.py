@@ -166,7 +166,7 @@ def test_no_variant_meets_the_cost_lines_so_the_nearest_miss_is_pruned(data, tmp
     budget.write_text(BUDGET.format(acc=0.0).replace("flops_per_sec: 300M", "flops_per_sec: 150M"))
     out = tmp_path / "out"
     r = run_cli("build", budget, "--data", data, "--out", out, "--weights", "none", "--epochs", "4",
-                "--batch-size", "8", "--max-resolution", "96", "--formats", "onnx", "--qat", "never")
+                "--batch-size", "8", "--max-resolution", "96", "--format", "onnx", "--qat", "never")  # export's spelling
     assert r.returncode in (0, 1), r.stderr[-3000:]
     rep = json.loads((out / "report.json").read_text())
     miss = rep["candidates"]["pruned_because"]

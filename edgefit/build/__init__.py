@@ -78,6 +78,7 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Optional[Callable[[s
           quiet: bool = True) -> BuildResult:
     """Run (or continue) the build of `budget_path` on `opts.data` into `opts.out`; writes the report."""
     from ..budget import load_budget
+    from ..costs import cache_key
     from ..data.folder import scan
     from ..fsutil import atomic_write_json
     from . import report as report_mod
@@ -101,21 +102,22 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Optional[Callable[[s
         raise BadInput(f"{opts.data} leaves no held-out images for validation and test; a build needs at least "
                        "7 images per class (or train/, val/ and test/ folders)")
     budget = budget.with_num_classes(n)
+    cost_budget = budget.model_copy(update={"min_accuracy": 0.0})  # select and prune on the cost lines only
     (out / "stages").mkdir(parents=True, exist_ok=True)  # marks the folder as a build from here on
     atomic_write_json(out / "split.json", split.to_dict())
     stages = Stages(out, say)
     base = {"split": split.digest(), "seed": opts.seed, "edgefit": __version__}
 
     sel = stages.run("select", {"budget": budget.model_dump(), "objective": opts.objective, **base,
-                                "max_resolution": opts.max_resolution, "weights": opts.weights, "zoo": _zoo_key(n)},
-                     lambda resume: _select(budget, opts.objective, opts.max_resolution, opts.weights))
+                                "max_resolution": opts.max_resolution, "weights": opts.weights, "zoo": cache_key(n)},
+                     lambda resume: _select(cost_budget, opts.objective, opts.max_resolution, opts.weights))
     winner = sel["chosen"]
     if opts.search and len(sel["feasible"]) > 1:
         names = [c["name"] for c in sel["feasible"][:opts.search]]
         searched = stages.run("search", {"candidates": names, "epochs": opts.short_epochs, "weights": opts.weights,
                                          "batch_size": opts.batch_size, **base},
                               lambda resume: _search(names, sel, split, opts, out / "search", quiet, say),
-                              workdir=out / "search")
+                              workdir=out / "search", resumable=True)
         winner = searched["winner"]
     else:
         searched = None
@@ -123,12 +125,12 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Optional[Callable[[s
                                      "batch_size": opts.batch_size, "jitter": opts.jitter, **base},
                            lambda resume: _train(winner, split, opts, out / "train", resume, quiet, opts.epochs,
                                                  opts.interrupt_after),
-                           workdir=out / "train")
+                           workdir=out / "train", resumable=True)
     final_run = Path(train_out["run_dir"])
     compressed = None
     if sel["needs_compress"]:
         compressed = stages.run("compress", {"from": train_out["best_sha256"], "budget": budget.model_dump()},
-                                lambda resume: _compress(final_run, out / "compress", budget, opts, quiet),
+                                lambda resume: _compress(final_run, out / "compress", cost_budget, opts, quiet),
                                 workdir=out / "compress")
         final_run = Path(compressed["run_dir"])
         source_sha = compressed["best_sha256"]
@@ -188,29 +190,22 @@ def _int8_summary(exported: dict, evaluated: dict) -> dict:
 def _qat(run_dir: Path, out: Path, opts: BuildOptions, quiet: bool) -> dict:
     from ..compress import compress
 
-    _fresh(out)
     s = compress(run_dir, out, qat=True, qat_epochs=QAT_EPOCHS, batch_size=opts.batch_size, seed=opts.seed,
                  quiet=quiet)
     return {"run_dir": str(out), "val_top1": s["val_top1"], "qat": s["compress"]["qat"],
             "best_sha256": file_digest(out / "best.pt")}
 
 
-def _zoo_key(num_classes: int) -> str:
-    from ..costs import cache_key
-
-    return cache_key(num_classes)
-
-
 UNPRUNABLE = ("max_resolution", "weights")  # rejections that pruning cannot fix
 
 
-def _select(budget, objective: str, max_resolution: Optional[int], weights: Optional[str]) -> dict:
-    """Rank the zoo on the cost lines only: in a build, min_accuracy is the task's accuracy, measured
-    later on the user's images; the ImageNet prior only orders the candidates. `--max-resolution` and
+def _select(cost_budget, objective: str, max_resolution: Optional[int], weights: Optional[str]) -> dict:
+    """Rank the zoo on the cost lines only (`cost_budget` has min_accuracy 0): in a build, min_accuracy is
+    the task's accuracy, measured later on the user's images; the ImageNet prior only orders the candidates. `--max-resolution` and
     `--weights imagenet` (only variants with pretrained weights) narrow the zoo first."""
     from ..select import nearest_miss, select
 
-    sel = select(budget.model_copy(update={"min_accuracy": 0.0}), objective)
+    sel = select(cost_budget, objective)
     for c in sel.candidates:
         if max_resolution is not None and c.variant.resolution > max_resolution:
             c.reasons.append({"constraint": "max_resolution", "value": c.variant.resolution, "limit": max_resolution})
@@ -274,7 +269,7 @@ def _search(names: list[str], sel: dict, split, opts: BuildOptions, root: Path, 
 
 
 def _fresh(folder: Path) -> Path:
-    """Empty a stage's folder so the stage starts over (compress refuses a folder that holds files)."""
+    """Remove a training run that cannot be resumed (no last.pt yet): train refuses a folder with files."""
     import shutil
 
     if folder.exists():
@@ -282,11 +277,10 @@ def _fresh(folder: Path) -> Path:
     return folder
 
 
-def _compress(run_dir: Path, out: Path, budget, opts: BuildOptions, quiet: bool) -> dict:
+def _compress(run_dir: Path, out: Path, cost_budget, opts: BuildOptions, quiet: bool) -> dict:
     from ..compress import compress
 
-    _fresh(out)
-    s = compress(run_dir, out, budget=budget.model_copy(update={"min_accuracy": 0.0}),
+    s = compress(run_dir, out, budget=cost_budget,
                  finetune_epochs=max(2, opts.epochs // 4), batch_size=opts.batch_size, seed=opts.seed, quiet=quiet)
     c = s["compress"]
     return {"run_dir": str(out), "val_top1": s["val_top1"], "channel_ratio": c["channel_ratio"],
@@ -311,19 +305,17 @@ def _export(run_dir: Path, art_dir: Path, formats: str, precision: str) -> dict:
 def _evaluate(art_dir: Path, run_dir: Path) -> dict:
     """Top-1 of every artifact (and the float model) on the held-out test split no training saw."""
     import numpy as np
-    import torch
 
     from .. import checkpoint
     from ..export.source import Source, split_images
-    from ..runtimes import runner
+    from ..runtimes import runner, torch_logits
     from ..trace import measure
 
     ck = checkpoint.load(run_dir / "best.pt")
     x, labels = split_images(Source(run_dir / "best.pt", ck, run_dir), "test", None, 10 ** 9)
     y = labels.numpy()
     model = checkpoint.build_model(ck)
-    with torch.no_grad():
-        ref = torch.cat([model(x[i:i + 64]) for i in range(0, len(x), 64)]).argmax(1).numpy()
+    ref = torch_logits(model, x).argmax(1)
     manifest = json.loads((art_dir / "edgefit.json").read_text())
     top1 = {a["file"]: float((runner(art_dir / a["file"])(x.numpy()).argmax(1) == y).mean())
             for a in manifest["artifacts"]}

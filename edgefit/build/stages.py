@@ -36,9 +36,11 @@ class Stages:
         self.say = say
         self.times: dict[str, dict] = {}
 
-    def run(self, name: str, inputs: dict, fn: Callable[[bool], dict], workdir: Path | None = None) -> dict:
+    def run(self, name: str, inputs: dict, fn: Callable[[bool], dict], workdir: Path | None = None,
+            resumable: bool = False) -> dict:
         """Run `fn(resume)` unless a finished record with the same inputs exists; returns its outputs.
-        `workdir` (the stage's own folder) is cleared when the stage starts over with new inputs."""
+        `workdir` (the stage's own folder) is cleared whenever the stage starts over: with new inputs, or
+        after an interruption unless the stage is `resumable` (then `fn` gets resume=True)."""
         h = digest(inputs)
         done, started = self.dir / f"{name}.json", self.dir / f"{name}.started.json"
         if done.is_file():
@@ -48,7 +50,7 @@ class Stages:
                 self.say(f"[{name}] unchanged since the last run ({rec['seconds']:.1f} s then): skipped")
                 return rec["outputs"]
             done.unlink()
-        resume = started.is_file() and json.loads(started.read_text()).get("inputs_hash") == h
+        resume = resumable and started.is_file() and json.loads(started.read_text()).get("inputs_hash") == h
         if not resume and workdir is not None and workdir.exists():
             shutil.rmtree(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,8 @@ import click
               help="Epochs of each search run [a quarter of --epochs, at least 2].")
 @click.option("--weights", default=None,
               help="imagenet | none | PATH. Default: imagenet where the zoo has weights, else none.")
-@click.option("--formats", default="onnx,tflite", show_default=True, help="Export formats, at the budget's precision.")
+@click.option("--formats", "--format", "formats", default="onnx,tflite", show_default=True,
+              help="Export formats, at the budget's precision (--format as in `edgefit export`).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-resolution", type=int, default=None,

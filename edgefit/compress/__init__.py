@@ -134,14 +134,15 @@ def compress(run_dir: str | Path, out: str | Path, prune_ratio: Optional[float] 
                   batch_size=batch_size, seed=seed, flip=source_cfg.get("flip", True),
                   jitter=source_cfg.get("jitter", 0.3))
     source_summary = json.loads((run_dir / "summary.json").read_text())
-    summary, meta, info = source_summary, {k: ck[k] for k in ("arch",) if ck.get(k)}, {}
+    meta = {"arch": ck["arch"]} if ck.get("arch") else {}  # a pruned source stays loadable after QAT
+    summary, info = source_summary, {}  # info: the pruning fields, then "qat"
     with tempfile.TemporaryDirectory() as work:
         if sum(given):
             prune_out = Path(work) / "recovered" if qat else out
-            model, meta, result, info["prune"] = _prune(
+            model, meta, result, pruned = _prune(
                 model, ck, run_dir, prune_out, split, res, common, source_summary["val_top1"], prune_ratio,
                 target_macs, budget, steps, round_to, finetune_epochs, step_epochs, lr, quiet, work)
-            summary = result.summary
+            summary, info = result.summary, pruned
         if qat:
             from .qat import QatModel
 
@@ -159,7 +160,7 @@ def compress(run_dir: str | Path, out: str | Path, prune_ratio: Optional[float] 
                            "int8_onnx_val_top1_before": round(before, 4),
                            "int8_onnx_val_top1_after": round(_int8_top1(final, out), 4)}
             summary = result.summary
-    summary = {**summary, "compress": {"source_run": str(run_dir.resolve()), **info.pop("prune", {}), **info,
+    summary = {**summary, "compress": {"source_run": str(run_dir.resolve()), **info,
                                        "seconds": round(time.perf_counter() - t0, 1)}}
     atomic_write_json(out / "summary.json", summary)
     return summary
