@@ -90,8 +90,8 @@ def main() -> None:
         narrow = cli("train", "--variant", narrow_name, "--data", tmp / "demo", "--epochs", total_epochs,
                      "--out", tmp / "narrow", *train_args)
         qat = cli("compress", tmp / "source", "--qat", "--batch-size", 32, "--out", tmp / "qat")["compress"]["qat"]
-        from edgefit.compress import stats_of
         from edgefit import checkpoint
+        from edgefit.compress import stats_of
 
         narrow_macs = stats_of(checkpoint.build_model(checkpoint.load(tmp / "narrow" / "best.pt")), 96)["macs"]
         lat = latencies({"source": tmp / "source", "pruned": tmp / "pruned", "narrow": tmp / "narrow"})

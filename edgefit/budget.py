@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
@@ -68,16 +68,16 @@ class Budget(BaseModel):
     name: str
     description: str = ""
     flops_per_sec: float
-    peak_flops_per_sec: Optional[float] = None
-    efficiency: Optional[float] = None
+    peak_flops_per_sec: float | None = None
+    efficiency: float | None = None
     storage_kb: float
     runtime_kb: float = 0.0
-    ram_kb: Optional[float] = None
+    ram_kb: float | None = None
     target_fps: float
     min_accuracy: float
     precision: Literal["int8", "float16", "float32"] = "int8"
     num_classes: int = 1000
-    op_flops_per_sec: Optional[dict] = None
+    op_flops_per_sec: dict | None = None
 
     @field_validator("op_flops_per_sec", mode="before")
     @classmethod
@@ -185,7 +185,7 @@ class Budget(BaseModel):
     def bytes_per_element(self) -> int:
         return BYTES_PER_ELEMENT[self.precision]
 
-    def with_num_classes(self, n: int) -> "Budget":
+    def with_num_classes(self, n: int) -> Budget:
         return self.model_copy(update={"num_classes": int(n)})
 
 

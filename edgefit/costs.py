@@ -17,14 +17,16 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Optional
 
 from . import zoo
-from .budget import BYTES_PER_ELEMENT, Budget
+from .budget import Budget
 from .fsutil import atomic_write_json
+from .precision import Precision
+from .verdict import Figure, Figures
 
 COST_MODEL_VERSION = 3
 
@@ -63,7 +65,7 @@ def cache_path(num_classes: int) -> Path:
     return cache_dir() / f"zoo-stats-{num_classes}c-{cache_key(num_classes)}.json"
 
 
-def zoo_stats(num_classes: int, progress: Optional[Callable[[int, int, str], None]] = None) -> dict[str, dict]:
+def zoo_stats(num_classes: int, progress: Callable[[int, int, str], None] | None = None) -> dict[str, dict]:
     """Statistics of every catalog variant for `num_classes`, from the cache or measured now."""
     path = cache_path(num_classes)
     if path.is_file():
@@ -89,13 +91,13 @@ def zoo_stats(num_classes: int, progress: Optional[Callable[[int, int, str], Non
 
 
 def predicted_size_bytes(stats: dict, precision: str) -> float:
-    c = SIZE_MODEL[precision]
+    c = SIZE_MODEL[Precision.parse(precision).budget_name]
     return (stats["weight_elems"] * c["weight"] + stats["out_channels"] * c["per_channel"]
             + stats["ops"] * c["per_op"] + c["fixed"])
 
 
 def peak_ram_bytes(stats: dict, precision: str) -> float:
-    return stats["peak_act_elems"] * BYTES_PER_ELEMENT[precision]
+    return stats["peak_act_elems"] * Precision.parse(precision).bytes_per_element
 
 
 @dataclass(frozen=True)
@@ -106,11 +108,23 @@ class Cost:
     peak_ram_kb: float
     latency_ms: float
     fps: float
+    latency_method: str = "2 x MACs / flops_per_sec"
+
+    def figures(self, accuracy: Figure | None = None) -> Figures:
+        """The cost as the verdict's predicted figures."""
+        return Figures(storage_kb=Figure(self.size_kb, "predicted file size (cost model)"),
+                       ram_kb=Figure(self.peak_ram_kb, "predicted peak activation memory (tensor liveness)"),
+                       latency_ms=Figure(self.latency_ms, f"predicted: {self.latency_method}"), accuracy=accuracy)
 
 
 def latency_seconds(stats: dict, budget: Budget) -> float:
-    """2 x MACs / flops_per_sec; with the budget's op_flops_per_sec, each op class at its own rate
-    (MACs outside the four classes at flops_per_sec)."""
+    return predict_latency(stats, budget).value / 1000
+
+
+def predict_latency(stats: dict, budget: Budget) -> Figure:
+    """The one latency prediction on the budget's target, in ms: 2 x MACs / flops_per_sec; with the
+    budget's op_flops_per_sec, each op class at its own rate (MACs outside the four classes at
+    flops_per_sec)."""
     by_class = stats.get("macs_by_class") or {}
     rates = budget.op_flops_per_sec or {}
     seconds, counted = 0.0, 0
@@ -118,14 +132,18 @@ def latency_seconds(stats: dict, budget: Budget) -> float:
         macs = by_class.get(cls, 0)
         seconds += 2 * macs / rate
         counted += macs
-    return seconds + 2 * (stats["macs"] - counted) / budget.flops_per_sec
+    seconds += 2 * (stats["macs"] - counted) / budget.flops_per_sec
+    how = ("per op class: 2 x MACs / op_flops_per_sec" if rates else "2 x MACs / flops_per_sec") \
+        + f" ({stats['macs'] / 1e6:.1f} M MACs)"
+    return Figure(seconds * 1000, how)
 
 
-def cost(stats: dict, budget: Budget) -> Cost:
-    latency_s = latency_seconds(stats, budget)
+def cost(stats: dict, budget: Budget, precision: str | None = None) -> Cost:
+    latency = predict_latency(stats, budget)
+    p = precision or budget.precision
     return Cost(
         macs=int(stats["macs"]), params=int(stats["params"]),
-        size_kb=predicted_size_bytes(stats, budget.precision) / 1024,
-        peak_ram_kb=peak_ram_bytes(stats, budget.precision) / 1024,
-        latency_ms=latency_s * 1000, fps=1 / latency_s,
+        size_kb=predicted_size_bytes(stats, p) / 1024,
+        peak_ram_kb=peak_ram_bytes(stats, p) / 1024,
+        latency_ms=latency.value, fps=1000 / latency.value, latency_method=latency.how,
     )

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from . import zoo
 from .budget import Budget
 from .costs import Cost, cache_path, cost, zoo_stats
 from .errors import BadInput, did_you_mean
+from .verdict import Figure, judge
 
 OBJECTIVES = {
     "accuracy": lambda c: (-c.accuracy_prior, c.cost.latency_ms, c.cost.size_kb),
@@ -49,7 +50,7 @@ class Selection:
     budget: Budget
     objective: str
     candidates: list[Candidate]
-    nearest_miss: Optional[dict]
+    nearest_miss: dict | None
     cache: str
 
     @property
@@ -62,7 +63,7 @@ class Selection:
         return [c for c in self.candidates if not c.feasible]
 
     @property
-    def chosen(self) -> Optional[Candidate]:
+    def chosen(self) -> Candidate | None:
         feasible = self.feasible
         return feasible[0] if feasible else None
 
@@ -84,19 +85,13 @@ class Selection:
         }
 
 
+def prior_figure(variant: zoo.Variant) -> Figure:
+    return Figure(variant.accuracy_float, f"published ImageNet top-1 prior ({variant.accuracy_float_source})")
+
+
 def check(variant: zoo.Variant, c: Cost, budget: Budget) -> list[dict]:
-    """Every violated constraint as {constraint, value, limit}."""
-    reasons = []
-    storage = c.size_kb + budget.runtime_kb
-    if storage > budget.storage_kb:
-        reasons.append({"constraint": "storage_kb", "value": round(storage, 1), "limit": budget.storage_kb})
-    if budget.ram_kb is not None and c.peak_ram_kb > budget.ram_kb:
-        reasons.append({"constraint": "ram_kb", "value": round(c.peak_ram_kb, 1), "limit": budget.ram_kb})
-    if c.fps < budget.target_fps:
-        reasons.append({"constraint": "target_fps", "value": round(c.fps, 3), "limit": budget.target_fps})
-    if variant.accuracy_float < budget.min_accuracy:
-        reasons.append({"constraint": "min_accuracy", "value": variant.accuracy_float, "limit": budget.min_accuracy})
-    return reasons
+    """Every violated constraint as {constraint, value, limit}, judged by the one verdict."""
+    return judge(budget, c.figures(prior_figure(variant)), with_host=False).reasons()
 
 
 def _gap(reason: dict) -> float:
@@ -116,7 +111,7 @@ def _relax(reason: dict) -> tuple[str, float]:
     return f"lower min_accuracy to {new:.3f}", new
 
 
-def nearest_miss(rejected: list[Candidate], objective: str) -> Optional[dict]:
+def nearest_miss(rejected: list[Candidate], objective: str) -> dict | None:
     """The rejected variant admitted by the smallest relaxation: fewest violated constraints first,
     then the smallest relative gap, then the objective's order."""
     if not rejected:
@@ -128,7 +123,7 @@ def nearest_miss(rejected: list[Candidate], objective: str) -> Optional[dict]:
         "name": best.variant.name,
         "reasons": best.reasons,
         "relaxation": " and ".join(text for text, _ in steps),
-        "relaxations": [{"constraint": r["constraint"], "to": new} for r, (_, new) in zip(best.reasons, steps)],
+        "relaxations": [{"constraint": r["constraint"], "to": new} for r, (_, new) in zip(best.reasons, steps, strict=True)],
     }
 
 
@@ -141,8 +136,8 @@ def _mark_pareto(feasible: list[Candidate]) -> None:
         )
 
 
-def select(budget: Budget, objective: str = "accuracy", num_classes: Optional[int] = None,
-           family: Optional[str] = None, progress: Optional[Callable[[int, int, str], None]] = None) -> Selection:
+def select(budget: Budget, objective: str = "accuracy", num_classes: int | None = None,
+           family: str | None = None, progress: Callable[[int, int, str], None] | None = None) -> Selection:
     """Rank the zoo against `budget`. `num_classes` overrides the budget's."""
     if objective not in OBJECTIVES:
         raise BadInput(f"unknown objective '{objective}'{did_you_mean(objective, OBJECTIVES)}; "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -26,13 +25,13 @@ TOLERANCES = {
 }
 
 
-def verify(art_dir: str | Path, data: Optional[str] = None, samples: int = 200,
-           max_rel_error: Optional[float] = None, min_agreement: Optional[float] = None) -> dict:
+def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
+           max_rel_error: float | None = None, min_agreement: float | None = None) -> dict:
     import torch
 
+    from . import checkpoint
     from .export.source import Source, split_images
     from .runtimes import runner, torch_logits
-    from . import checkpoint
 
     art_dir = Path(art_dir)
     manifest_path = art_dir / "edgefit.json"
@@ -109,7 +108,7 @@ def _all_outputs(proto):
     return m
 
 
-def first_divergence(artifact: Path, model, x: np.ndarray, resolution: int, tol: float) -> Optional[dict]:
+def first_divergence(artifact: Path, model, x: np.ndarray, resolution: int, tol: float) -> dict | None:
     """The first node (graph order) whose output differs from a fresh export of the reference model."""
     import onnx
 
@@ -122,7 +121,7 @@ def first_divergence(artifact: Path, model, x: np.ndarray, resolution: int, tol:
     def run(proto):
         sess = ort_session(_all_outputs(proto).SerializeToString(), optimize=False)
         names = [o.name for o in sess.get_outputs()]
-        return dict(zip(names, sess.run(names, {INPUT: x})))
+        return dict(zip(names, sess.run(names, {INPUT: x}), strict=True))
 
     ref_vals, sus_vals = run(reference), run(suspect)
     for node in suspect.graph.node:

@@ -11,7 +11,6 @@ import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from .errors import BadInput, did_you_mean
 
@@ -35,11 +34,11 @@ class Variant:
     builder: tuple  # sorted (key, value) pairs, hashable
     accuracy_float: float
     accuracy_float_source: str
-    accuracy_int8: Optional[float]
-    accuracy_int8_source: Optional[str]
+    accuracy_int8: float | None
+    accuracy_int8_source: str | None
     accuracy_estimated: bool
-    accuracy_method: Optional[str]
-    weights: Optional[str]  # timm pretrained tag, or None
+    accuracy_method: str | None
+    weights: str | None  # timm pretrained tag, or None
 
     @property
     def builder_spec(self) -> dict:
@@ -100,7 +99,7 @@ def get_variant(name: str) -> Variant:
     return table[name]
 
 
-def filter_family(family: Optional[str]) -> list[Variant]:
+def filter_family(family: str | None) -> list[Variant]:
     """Variants of a family; 'v3', 'mobilenet_v3' and 'mobilenet_v3_small' all match by prefix."""
     if not family:
         return variants()

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 from ..errors import BadInput
 from . import machine
 from .run import bench_unit
 from .units import DEVICES, RUNTIMES, expand
-from .verdict import PRECISION_NAMES, lines_for, verdict
 
 
-def onnx_macs(path: Path) -> Optional[int]:
+def onnx_macs(path: Path) -> int | None:
     """Multiply-accumulates of Conv, Gemm and MatMul nodes, from ONNX shape inference."""
     import onnx
     from onnx import shape_inference
@@ -48,7 +46,7 @@ def onnx_macs(path: Path) -> Optional[int]:
     return total or None
 
 
-def _reference_stats(unit) -> Optional[dict]:
+def _reference_stats(unit) -> dict | None:
     if not unit.manifest:
         return None
     ref = unit.path.parent / unit.manifest.get("reference_checkpoint", "reference.pt")
@@ -61,7 +59,7 @@ def _reference_stats(unit) -> Optional[dict]:
     return measure(checkpoint.build_model(ck), ck["preprocess"]["resolution"]).to_dict()
 
 
-def _accuracy(unit, data: str, samples: int) -> Optional[float]:
+def _accuracy(unit, data: str, samples: int) -> float | None:
     if not unit.manifest:
         return None
     from .. import checkpoint
@@ -75,8 +73,36 @@ def _accuracy(unit, data: str, samples: int) -> Optional[float]:
     return float((y.argmax(1) == labels.numpy()).mean())
 
 
+def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | None,
+                 host_is_target: bool):
+    """The verdict's lines for one measured artifact: its file, its predicted RAM and target latency (the
+    cost model's one prediction, from the reference network or the ONNX graph's MACs), the FPS measured
+    here, and its accuracy on --data."""
+    from ..costs import peak_ram_bytes, predict_latency
+    from ..precision import Precision
+    from ..verdict import Figure, Figures, judge
+
+    name = row["model"]
+    macs = (unit.meta or {}).get("macs") or (stats or {}).get("macs")
+    if macs is None and unit.path.suffix == ".onnx":
+        macs = onnx_macs(unit.path)
+    precision = Precision.parse((unit.meta or {}).get("precision") or budget.precision)
+    ram = latency = None
+    if stats:
+        ram = Figure(peak_ram_bytes(stats, precision) / 1024,
+                     f"predicted peak activation memory at {precision.value} (tensor liveness of the network)")
+    if stats or macs:
+        latency = predict_latency(stats or {"macs": macs}, budget)
+        latency = Figure(latency.value, "predicted on the target: " + latency.how)
+    kb = row["size_bytes"] / 1024
+    figs = Figures(storage_kb=Figure(kb, f"file {kb:.1f} KB", measured=True), ram_kb=ram, latency_ms=latency,
+                   accuracy=None if accuracy is None else Figure(accuracy, "top-1 of this artifact on --data", True),
+                   host_fps=Figure(row["fps"], "measured on this host", True) if row.get("fps") else None)
+    return judge(budget, figs, host_is_target=host_is_target, model=name).lines
+
+
 def bench(models: list[str], runtimes=RUNTIMES, devices=("cpu",), threads: int = 0, batch: int = 1,
-          budget=None, baseline: Optional[str] = None, data: Optional[str] = None, samples: int = 200,
+          budget=None, baseline: str | None = None, data: str | None = None, samples: int = 200,
           host_is_target: bool = False, min_runs: int = 20, min_seconds: float = 1.0) -> dict:
     for r in runtimes:
         if r not in RUNTIMES:
@@ -99,20 +125,16 @@ def bench(models: list[str], runtimes=RUNTIMES, devices=("cpu",), threads: int =
                 if key not in stats_cache:
                     stats_cache[key] = _reference_stats(unit)
                 stats = stats_cache[key]
-                macs = (unit.meta or {}).get("macs") or (stats or {}).get("macs")
-                if macs is None and unit.path.suffix == ".onnx":
-                    macs = onnx_macs(unit.path)
-                precision = PRECISION_NAMES.get((unit.meta or {}).get("precision") or "", budget.precision)
-                from ..costs import peak_ram_bytes
-
-                ram = peak_ram_bytes(stats, precision) / 1024 if stats else None
                 acc = _accuracy(unit, data, samples) if data else None
-                row["budget_lines"] = lines_for(row, unit, budget, macs, ram, acc, host_is_target)
+                row["budget_lines"] = [ln.to_dict() for ln in budget_lines(row, unit, budget, stats, acc,
+                                                                          host_is_target)]
             results.append(row)
     report = {"schema": "edgefit-bench/1", "machine": machine.info(), "results": results}
     if budget is not None:
+        lines = [ln for r in results for ln in r.get("budget_lines", [])]
         report["budget"] = {"name": budget.name, "storage_kb": budget.storage_kb, "runtime_kb": budget.runtime_kb,
-                            "target_fps": budget.target_fps, **verdict(results)}
+                            "target_fps": budget.target_fps, "lines": lines,
+                            "passed": all(ln["passed"] for ln in lines if ln["gating"])}
     if baseline:
         from .reports import compare
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import resource
-from typing import Optional
 
 import numpy as np
 
@@ -23,7 +22,7 @@ def _input_for(shape, dtype, batch: int, rng) -> np.ndarray:
     return rng.standard_normal(dims).astype(dtype)
 
 
-def onnxruntime_fn(unit, device: str, threads: int, batch: int, data: Optional[np.ndarray]):
+def onnxruntime_fn(unit, device: str, threads: int, batch: int, data: np.ndarray | None):
     import onnxruntime as ort
 
     available = ort.get_available_providers()
@@ -45,7 +44,7 @@ def onnxruntime_fn(unit, device: str, threads: int, batch: int, data: Optional[n
                                            "input_dtype": np.dtype(x.dtype).name}
 
 
-def litert_fn(unit, device: str, threads: int, batch: int, data: Optional[np.ndarray]):
+def litert_fn(unit, device: str, threads: int, batch: int, data: np.ndarray | None):
     if device == "cuda":
         return None, "LiteRT's GPU delegate targets mobile GPUs (OpenCL/Metal); there is no CUDA path"
     from ai_edge_litert.interpreter import Interpreter
@@ -72,7 +71,7 @@ def litert_fn(unit, device: str, threads: int, batch: int, data: Optional[np.nda
                  "input_dtype": np.dtype(x.dtype).name}
 
 
-def torch_fn(unit, device: str, threads: int, batch: int, data: Optional[np.ndarray]):
+def torch_fn(unit, device: str, threads: int, batch: int, data: np.ndarray | None):
     import torch
 
     from .. import checkpoint

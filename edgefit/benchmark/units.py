@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from ..errors import BadInput
 
@@ -17,8 +16,8 @@ DEVICES = ("cpu", "cuda")
 class Unit:
     path: Path
     runtime: str
-    meta: Optional[dict] = None  # the artifact's entry in edgefit.json
-    manifest: Optional[dict] = None
+    meta: dict | None = None  # the artifact's entry in edgefit.json
+    manifest: dict | None = None
     label: str = ""
     extra: dict = field(default_factory=dict)
 

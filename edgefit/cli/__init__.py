@@ -8,8 +8,8 @@ from .bench_cmd import bench_cmd
 from .budget_cmd import budget
 from .build_cmd import build_cmd
 from .calibrate_cmd import calibrate_cmd
-from .compress_cmd import compress_cmd
 from .common import EdgefitGroup
+from .compress_cmd import compress_cmd
 from .demo_data_cmd import demo_data_cmd
 from .export_cmd import export_cmd, verify_cmd
 from .select_cmd import select_cmd

@@ -41,8 +41,8 @@ def build_cmd(budget_file, data, out, search, epochs, search_epochs, weights, fo
       edgefit build budgets/pi-zero-2w.yaml --data runs/demo-data --weights none \\
           --max-resolution 96 --search 2 --epochs 25 --out runs/demo-build
     """
-    from ..build import BuildOptions, build
-    from ..build.report import markdown
+    from ..pipeline import BuildOptions, build
+    from ..pipeline.report import markdown
 
     opts = BuildOptions(data=data, out=out, search=search, epochs=epochs, search_epochs=search_epochs,
                         weights=weights, formats=formats, batch_size=batch_size, seed=seed,

@@ -46,7 +46,8 @@ def train_cmd(variant, data, weights, strategy, epochs, batch_size, lr, optimize
       edgefit demo-data demo --classes 10 --per-class 200 --size 96
       edgefit train --variant mobilenet_v2_0.35_96 --data demo --weights none --epochs 20
     """
-    from ..train import TrainConfig, sanity as run_sanity, train
+    from ..train import TrainConfig, train
+    from ..train import sanity as run_sanity
 
     cfg = TrainConfig(variant=variant, data=data, weights=weights, strategy=strategy, epochs=epochs,
                       batch_size=batch_size, lr=lr, optimizer=optimizer, patience=patience, seed=seed, val_fraction=val_fraction,

@@ -13,7 +13,6 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 from ..errors import BadInput, NothingFits
 
@@ -63,19 +62,14 @@ def ratio_for_budget(model, resolution: int, budget, round_to: int, grid: float 
     """The first channel ratio (in steps of `grid`) whose predicted cost passes the budget's MAC/FPS,
     storage and RAM lines; accuracy is checked after the fine-tune, on real data."""
     from ..costs import cost
+    from ..verdict import judge
 
     tried = []
     r = 0.0
     while r <= MAX_CHANNEL_RATIO + 1e-9:
         s = stats_of(pruned_copy(model, resolution, r, round_to), resolution)
         c = cost(s, budget)
-        fails = []
-        if c.fps < budget.target_fps:
-            fails.append("target_fps")
-        if c.size_kb + budget.runtime_kb > budget.storage_kb:
-            fails.append("storage_kb")
-        if budget.ram_kb is not None and c.peak_ram_kb > budget.ram_kb:
-            fails.append("ram_kb")
+        fails = [x["constraint"] for x in judge(budget, c.figures(), with_accuracy=False, with_host=False).reasons()]
         tried.append({"channel_ratio": round(r, 3), "macs": s["macs"], "fps": round(c.fps, 2),
                       "size_kb": round(c.size_kb, 1), "peak_ram_kb": round(c.peak_ram_kb, 1), "fails": fails})
         if not fails:
@@ -98,11 +92,11 @@ def host_latency_ms(model, resolution: int, threads: int = 2) -> float:
     return measure(lambda: sess.run(None, feed), min_runs=30, min_seconds=1.0)["p50_ms"]
 
 
-def compress(run_dir: str | Path, out: str | Path, prune_ratio: Optional[float] = None,
-             target_macs: Optional[float] = None, budget=None, steps: int = 3, round_to: int = 8,
-             finetune_epochs: int = 5, step_epochs: int = 1, batch_size: int = 64, lr: Optional[float] = None,
+def compress(run_dir: str | Path, out: str | Path, prune_ratio: float | None = None,
+             target_macs: float | None = None, budget=None, steps: int = 3, round_to: int = 8,
+             finetune_epochs: int = 5, step_epochs: int = 1, batch_size: int = 64, lr: float | None = None,
              seed: int = 0, quiet: bool = False, qat: bool = False, qat_epochs: int = 3,
-             qat_lr: Optional[float] = None) -> dict:
+             qat_lr: float | None = None) -> dict:
     """Prune the run in `run_dir` and/or fine-tune it with fake quantization (`qat`) into a new run
     directory `out`; returns its summary."""
     from .. import checkpoint

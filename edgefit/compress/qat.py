@@ -10,8 +10,6 @@ checkpoint that goes through the same export path (float ONNX -> calibrated int8
 """
 from __future__ import annotations
 
-from typing import Optional
-
 from torch import nn
 
 
@@ -43,7 +41,7 @@ class QatModel(nn.Module):
         return {k: (sd[k] if k in sd else t).detach().cpu().clone() for k, t in self._template.items()}
 
 
-def int8_onnx_top1(model: nn.Module, source, calib_samples: int = 200, samples: Optional[int] = None) -> float:
+def int8_onnx_top1(model: nn.Module, source, calib_samples: int = 200, samples: int | None = None) -> float:
     """Validation top-1 of the int8 ONNX that `edgefit export` would write for `model` (static QDQ,
     calibrated on the run's training images), run in onnxruntime."""
     import tempfile

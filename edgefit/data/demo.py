@@ -1,8 +1,13 @@
-"""`edgefit demo-data`: a procedurally generated image classification set, made offline in seconds.
+"""`edgefit demo-data`: procedurally generated image classification sets, made offline in seconds.
 
-Each class is a shape drawn with a random colour, size, rotation and position over a cluttered,
-noisy, textured background, so that colour and position carry no information and a real CNN is
-needed to tell the classes apart.
+`shapes` (the default): each class is a shape drawn with a random colour, size, rotation and position
+over a cluttered, noisy, textured background, so that colour and position carry no information and a
+real CNN is needed to tell the classes apart.
+
+`orientation`: a hard case that flatters no default. Small grayscale images of a clock hand pointing in
+one of up to 12 directions (30 degrees apart, starting at 15 degrees), with jitter in angle, length,
+width, centre and brightness, and noise. A horizontal flip turns every class into another one, so
+augmentation must not flip.
 """
 from __future__ import annotations
 
@@ -137,11 +142,54 @@ def _image(cls: str, size: int, rng: random.Random):
     return Image.blend(img, noise, rng.uniform(0.05, 0.18))
 
 
-def make_demo_data(out: str | Path, classes: int = 10, per_class: int = 200, size: int = 96, seed: int = 0) -> dict:
+ORIENTATION_CLASSES = 12
+
+
+def orientation_names(k: int) -> list[str]:
+    return [f"deg{15 + 30 * i:03d}" for i in range(k)]
+
+
+def _hand(angle_deg: float, size: int, rng: random.Random):
+    """A grayscale clock hand (a tapered bar with a round tip) from near the centre towards `angle_deg`
+    (counter-clockwise from 3 o'clock), on a noisy background."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFilter
+
+    scale = 4  # draw large, then downsample: smooth edges at tiny sizes
+    s = size * scale
+    bg = rng.randint(0, 110)
+    fg = min(255, bg + rng.randint(90, 160))
+    img = Image.new("L", (s, s), bg)
+    d = ImageDraw.Draw(img)
+    a = math.radians(angle_deg + rng.uniform(-7, 7))
+    cx, cy = s / 2 + rng.uniform(-0.08, 0.08) * s, s / 2 + rng.uniform(-0.08, 0.08) * s
+    length = s * rng.uniform(0.30, 0.42)
+    width = s * rng.uniform(0.05, 0.09)
+    tip = (cx + length * math.cos(a), cy - length * math.sin(a))
+    tail = (cx - 0.12 * length * math.cos(a), cy + 0.12 * length * math.sin(a))
+    nx, ny = -math.sin(a), -math.cos(a)  # normal to the hand (image y points down)
+    pts = [(tail[0] + nx * width, tail[1] + ny * width), (tip[0] + nx * width * 0.35, tip[1] + ny * width * 0.35),
+           (tip[0] - nx * width * 0.35, tip[1] - ny * width * 0.35), (tail[0] - nx * width, tail[1] - ny * width)]
+    d.polygon(pts, fill=fg)
+    r = width * 0.9
+    d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fg)  # the hub
+    img = img.resize((size, size), Image.BILINEAR).filter(ImageFilter.GaussianBlur(rng.uniform(0, 0.6)))
+    noise = np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(4, 14), (size, size))
+    return Image.fromarray((np.asarray(img, dtype=np.float32) + noise).clip(0, 255).astype(np.uint8), "L")
+
+
+KINDS = ("shapes", "orientation")
+
+
+def make_demo_data(out: str | Path, classes: int = 10, per_class: int = 200, size: int = 96, seed: int = 0,
+                   kind: str = "shapes") -> dict:
     """Write OUT/<class>/<i>.png. Refuses to write into a non-empty folder."""
     out = Path(out)
-    if not 2 <= classes <= MAX_CLASSES:
-        raise BadInput(f"--classes must be between 2 and {MAX_CLASSES}, got {classes}")
+    if kind not in KINDS:
+        raise BadInput(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    top = MAX_CLASSES if kind == "shapes" else ORIENTATION_CLASSES
+    if not 2 <= classes <= top:
+        raise BadInput(f"--classes must be between 2 and {top} for --kind {kind}, got {classes}")
     if per_class < 1:
         raise BadInput(f"--per-class must be 1 or more, got {per_class}")
     if not 16 <= size <= 1024:
@@ -153,13 +201,14 @@ def make_demo_data(out: str | Path, classes: int = 10, per_class: int = 200, siz
         import shutil
 
         shutil.rmtree(tmp)
-    names = class_names(classes)
+    names = class_names(classes) if kind == "shapes" else orientation_names(classes)
     for ci, cls in enumerate(names):
         (tmp / cls).mkdir(parents=True)
         for i in range(per_class):
             rng = random.Random(f"{seed}-{ci}-{i}")
-            _image(cls, size, rng).save(tmp / cls / f"{i:05d}.png")
+            img = _image(cls, size, rng) if kind == "shapes" else _hand(15 + 30 * ci, size, rng)
+            img.save(tmp / cls / f"{i:05d}.png")
     if out.exists():
         out.rmdir()
     tmp.rename(out)
-    return {"out": str(out), "classes": names, "per_class": per_class, "size": size, "seed": seed}
+    return {"out": str(out), "kind": kind, "classes": names, "per_class": per_class, "size": size, "seed": seed}

@@ -41,7 +41,7 @@ class Split:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Split":
+    def from_dict(cls, d: dict) -> Split:
         return cls(**d)
 
     def images_per_class(self) -> float:

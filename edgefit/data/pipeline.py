@@ -33,7 +33,7 @@ class Preprocess:
         return int(math.floor(self.resolution / self.crop_pct))
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Preprocess":
+    def from_dict(cls, d: dict) -> Preprocess:
         """The inverse of to_dict (as stored in checkpoints and edgefit.json)."""
         return cls(d["resolution"], tuple(d["mean"]), tuple(d["std"]), d["crop_pct"], d.get("interpolation", "bilinear"))
 
@@ -87,7 +87,7 @@ class ImageSet(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def without_augment(self) -> "ImageSet":
+    def without_augment(self) -> ImageSet:
         """The same decoded images, served with the evaluation transform."""
         import copy
 

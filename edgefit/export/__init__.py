@@ -9,7 +9,6 @@ import hashlib
 import platform
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 from .. import __version__
 from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -35,8 +34,8 @@ def _versions() -> dict:
 
 
 def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite", precisions: str = "fp32,int8",
-           calib: Optional[str] = None, calib_samples: int = 500, io: str = "float", verify: bool = True,
-           data: Optional[str] = None, samples: int = 200) -> dict:
+           calib: str | None = None, calib_samples: int = 500, io: str = "float", verify: bool = True,
+           data: str | None = None, samples: int = 200) -> dict:
     """Write the requested artifacts, labels.txt and edgefit.json to `out`; verify parity unless told not to.
     Returns the manifest (with a `verify` report when verified)."""
     import numpy as np

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from .. import checkpoint
 from ..errors import BadInput
@@ -14,7 +13,7 @@ from ..errors import BadInput
 class Source:
     checkpoint_path: Path
     ck: dict
-    run_dir: Optional[Path]
+    run_dir: Path | None
 
     @property
     def classes(self) -> list[str]:
@@ -40,7 +39,7 @@ def open_source(path: str | Path) -> Source:
     return Source(p, ck, run_dir)
 
 
-def split_images(source: Source, name: str, data: Optional[str], limit: int, seed: int = 0):
+def split_images(source: Source, name: str, data: str | None, limit: int, seed: int = 0):
     """(float NCHW images preprocessed as in training, labels) from --data or the run's split."""
     import torch
 

@@ -11,7 +11,6 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from .config import OPTIMIZER_WD, TrainConfig, resolve_strategy
 
@@ -87,8 +86,8 @@ def _preprocess(model, variant):
                       interpolation=str(cfg.get("interpolation", "bilinear")))
 
 
-def train(cfg: TrainConfig, resume: bool = False, interrupt_after: Optional[int] = None, quiet: bool = False,
-          model=None, split=None, extra_meta: Optional[dict] = None) -> TrainResult:
+def train(cfg: TrainConfig, resume: bool = False, interrupt_after: int | None = None, quiet: bool = False,
+          model=None, split=None, extra_meta: dict | None = None) -> TrainResult:
     """Train `cfg.variant` on `cfg.data`; resumable. Raises BadInput on bad folders or options.
     With `model` (and `split`), fine-tunes that network instead of building one; `extra_meta` is stored
     in every checkpoint (e.g. the architecture of a pruned network)."""

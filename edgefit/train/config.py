@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from ..errors import BadInput
 
@@ -21,13 +20,13 @@ FULL_FROM = 300
 class TrainConfig:
     variant: str
     data: str
-    weights: Optional[str] = None  # imagenet | none | PATH; None -> imagenet where the zoo has weights
+    weights: str | None = None  # imagenet | none | PATH; None -> imagenet where the zoo has weights
     strategy: str = "auto"
     epochs: int = 15
     batch_size: int = 64
-    lr: Optional[float] = None  # None -> the optimizer's default (OPTIMIZER_LR)
+    lr: float | None = None  # None -> the optimizer's default (OPTIMIZER_LR)
     optimizer: str = "auto"  # auto: sgd from scratch, adamw when fine-tuning pretrained weights
-    weight_decay: Optional[float] = None  # None -> OPTIMIZER_WD
+    weight_decay: float | None = None  # None -> OPTIMIZER_WD
     label_smoothing: float = 0.1
     warmup_epochs: float = 1.0
     patience: int = 5
@@ -37,7 +36,7 @@ class TrainConfig:
     flip: bool = True
     jitter: float = 0.3
     device: str = "auto"
-    out: Optional[str] = None
+    out: str | None = None
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -47,7 +47,7 @@ class Fit:
     patience: int
     save_best: Callable[[dict], None]  # writes best.pt from the current state
     reporter: Reporter
-    interrupt_after: Optional[int] = None  # testing hook: stop as if killed after this epoch
+    interrupt_after: int | None = None  # testing hook: stop as if killed after this epoch
 
 
 def _optimizer(model: nn.Module, phase: Phase, weight_decay: float, steps_per_epoch: int, warmup_epochs: float):
@@ -82,7 +82,7 @@ def _phase_at(phases: list[Phase], epoch: int) -> tuple[int, int]:
     return len(phases) - 1, start - phases[-1].epochs
 
 
-def run(fit: Fit, resume_state: Optional[dict] = None) -> dict:
+def run(fit: Fit, resume_state: dict | None = None) -> dict:
     """Train; returns the loop state (history, best epoch, wall time)."""
     # channels-last runs the depthwise/pointwise convolutions of these networks ~1.4x faster on CPU
     model, device = fit.model.to(fit.device, memory_format=torch.channels_last), fit.device

@@ -30,7 +30,7 @@ def finish(run_dir: Path, cfg, variant, split, sets, weights, strategy, why, opt
         "val_top1": val["top1"],
         "test_top1": results["test"]["top1"] if "test" in results else None,
         "best_epoch": state["best_epoch"],
-        "per_class_accuracy": dict(zip(split.classes, val["per_class"])),
+        "per_class_accuracy": dict(zip(split.classes, val["per_class"], strict=True)),
         "confusion_matrix": val["confusion"],
         "confusion_matrix_axes": "rows: true class, columns: predicted class (validation split)",
         "images": split.counts(),

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import __version__
-from ..benchmark.verdict import budget_line
 from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 NEXT_MOVES = {
@@ -26,6 +25,7 @@ NEXT_MOVES = {
 def make(budget, budget_path: Path, opts, sel: dict, searched, train_out: dict, compressed, exported: dict,
          evaluated: dict, benched: dict, times: dict, out: Path, art_dir: Path, qat) -> dict:
     from ..costs import cost
+    from ..verdict import Figure, Figures, judge, parity_line
 
     pred = sel["predicted"]
     final = exported["final"]
@@ -35,34 +35,30 @@ def make(budget, budget_path: Path, opts, sel: dict, searched, train_out: dict, 
     acc = evaluated["artifact_top1"][final]
     searched_top1 = next((t["val_top1"] for t in (searched or {}).get("tried", []) if t["name"] == train_out["variant"]),
                          None)
-
-    def line(constraint, predicted, value, limit, ok_if, note, gating=True):
-        return {**budget_line(constraint, value, limit, ok_if, gating=gating, note=note),
-                "predicted": None if predicted is None else round(predicted, 4)}
-
-    lines = [line("storage_kb", pred["size_kb"] + budget.runtime_kb, size_kb + budget.runtime_kb, budget.storage_kb,
-                  "max", f"{final} {size_kb:.1f} KB + runtime {budget.runtime_kb:g} KB")]
-    if budget.ram_kb is not None:
-        lines.append(line("ram_kb", pred["peak_ram_kb"], measured.peak_ram_kb, budget.ram_kb, "max",
-                          "estimate: peak activation memory of the final network (tensor liveness)"))
-    lines.append(line("target_fps", pred["fps"], measured.fps, budget.target_fps, "min",
-                      f"on the target: {measured.macs / 1e6:.1f} M MACs of the final network at the budget's "
-                      "flops_per_sec"))
-    lines.append(line("min_accuracy", searched_top1, acc, budget.min_accuracy, "min",
-                      f"top-1 of {final} on {evaluated['test_images']} held-out test images no training saw"
-                      + ("; predicted: validation top-1 of the short search run" if searched_top1 is not None else
-                         f"; not predicted (the ImageNet prior {pred['accuracy_prior']:.3f} only ranks candidates)")))
+    predicted = Figures(
+        storage_kb=Figure(pred["size_kb"], "cost model at select time"),
+        ram_kb=Figure(pred["peak_ram_kb"], "cost model at select time"),
+        latency_ms=Figure(pred["latency_ms"], "cost model at select time"),
+        accuracy=None if searched_top1 is None else Figure(searched_top1, "validation top-1 of the short search run"))
+    host = benched["row"].get("fps")
+    figs = Figures(
+        storage_kb=Figure(size_kb, f"{final} {size_kb:.1f} KB", measured=True),
+        ram_kb=Figure(measured.peak_ram_kb, "estimate: peak activation memory of the final network (tensor liveness)"),
+        latency_ms=Figure(measured.latency_ms, f"on the target: {measured.latency_method} of the final network"),
+        accuracy=Figure(acc, f"top-1 of {final} on {evaluated['test_images']} held-out test images no training saw"
+                        + ("" if searched_top1 is not None else
+                           f"; not predicted (the ImageNet prior {pred['accuracy_prior']:.3f} only ranks candidates)"),
+                        measured=True),
+        host_fps=None if not host else Figure(host, f"{final} measured on this host ({benched['row'].get('runtime')}, "
+                                                    "batch 1)", measured=True))
+    verdict = judge(budget, figs, predicted, host_is_target=opts.host_is_target)
     parity = exported["parity"]
     agreement = min(a["top1_agreement"] for a in parity["artifacts"])
     need = max(a["tolerance"]["min_agreement"] for a in parity["artifacts"])
-    lines.append({**line("parity", None, agreement, need, "min",
-                         f"lowest top-1 agreement of the exports with the trained model on {parity['samples']} images"),
-                  "passed": parity["passed"]})
-    host = benched["row"].get("fps")
-    lines.append(line("host_fps", None, host, budget.target_fps, "min",
-                      f"{final} measured on this host ({benched['row'].get('runtime')}, batch 1)"
-                      + ("" if opts.host_is_target else "; informational: this host is not the target"),
-                      gating=opts.host_is_target))
+    par = parity_line(agreement, need, parity["passed"],
+                      f"lowest top-1 agreement of the exports with the trained model on {parity['samples']} images")
+    lines = [ln.to_dict() for ln in verdict.lines if ln.constraint != "host_fps"] + [par.to_dict()] + \
+        [ln.to_dict() for ln in verdict.lines if ln.constraint == "host_fps"]
     passed = all(ln["passed"] for ln in lines if ln["gating"])
     failing = [ln["constraint"] for ln in lines if ln["gating"] and not ln["passed"]]
     return {

@@ -7,7 +7,7 @@
 Every stage records its outputs with a hash of its inputs under BUILD_DIR/stages, so a rerun skips
 finished stages and an interrupted build continues where it stopped.
 
-    from edgefit.build import build
+    from edgefit.pipeline import build
     result = build("budgets/pi-zero-2w.yaml", "runs/demo-data", out="runs/demo-build")
     print(result.passed, result.report_dir)
 """
@@ -16,15 +16,15 @@ from __future__ import annotations
 import copy
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from .. import __version__
 from ..errors import BadInput
+from ..precision import Precision
 from .stages import Stages, file_digest
 
-PRECISION_OF = {"int8": "int8", "float16": "fp16", "float32": "fp32"}
 VAL_FRACTION = TEST_FRACTION = 0.15
 
 
@@ -34,17 +34,17 @@ class BuildOptions:
     out: str = "runs/build"
     search: int = 0  # candidates to try on the user's data (0: the best-ranked is trained directly)
     epochs: int = 20
-    search_epochs: Optional[int] = None  # default: a quarter of --epochs, at least 2
-    weights: Optional[str] = None  # imagenet | none | PATH; default: the variant's pretrained weights
+    search_epochs: int | None = None  # default: a quarter of --epochs, at least 2
+    weights: str | None = None  # imagenet | none | PATH; default: the variant's pretrained weights
     formats: str = "onnx,tflite"
     batch_size: int = 32
     seed: int = 0
     objective: str = "accuracy"
-    max_resolution: Optional[int] = None  # e.g. the images' own size: upsampling adds cost, not detail
+    max_resolution: int | None = None  # e.g. the images' own size: upsampling adds cost, not detail
     host_is_target: bool = False
     qat: str = "auto"  # auto: when post-training int8 loses parity or accuracy | always | never
     jitter: float = 0.0
-    interrupt_after: Optional[int] = None  # testing hook: stop the final training as if killed
+    interrupt_after: int | None = None  # testing hook: stop the final training as if killed
 
     def validate(self) -> None:
         if self.search < 0 or self.epochs < 1 or (self.search_epochs is not None and self.search_epochs < 1):
@@ -74,7 +74,7 @@ class BuildResult:
         return self.report["passed"]
 
 
-def build(budget_path: str | Path, opts: BuildOptions, say: Optional[Callable[[str], None]] = None,
+def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None] | None = None,
           quiet: bool = True) -> BuildResult:
     """Run (or continue) the build of `budget_path` on `opts.data` into `opts.out`; writes the report."""
     from ..budget import load_budget
@@ -136,7 +136,7 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Optional[Callable[[s
         source_sha = compressed["best_sha256"]
     else:
         source_sha = train_out["best_sha256"]
-    precision = PRECISION_OF[budget.precision]
+    precision = Precision.parse(budget.precision).value
     art_dir = out / "artifacts"
     exported = stages.run("export", {"from": source_sha, "formats": opts.formats, "precision": precision},
                           lambda resume: _export(final_run, art_dir, opts.formats, precision), workdir=art_dir)
@@ -199,7 +199,7 @@ def _qat(run_dir: Path, out: Path, opts: BuildOptions, quiet: bool) -> dict:
 UNPRUNABLE = ("max_resolution", "weights")  # rejections that pruning cannot fix
 
 
-def _select(cost_budget, objective: str, max_resolution: Optional[int], weights: Optional[str]) -> dict:
+def _select(cost_budget, objective: str, max_resolution: int | None, weights: str | None) -> dict:
     """Rank the zoo on the cost lines only (`cost_budget` has min_accuracy 0): in a build, min_accuracy is
     the task's accuracy, measured later on the user's images; the ImageNet prior only orders the candidates. `--max-resolution` and
     `--weights imagenet` (only variants with pretrained weights) narrow the zoo first."""
@@ -209,7 +209,7 @@ def _select(cost_budget, objective: str, max_resolution: Optional[int], weights:
     for c in sel.candidates:
         if max_resolution is not None and c.variant.resolution > max_resolution:
             c.reasons.append({"constraint": "max_resolution", "value": c.variant.resolution, "limit": max_resolution})
-        if weights == "imagenet" and c.variant.weights == "none":
+        if weights == "imagenet" and not c.variant.weights:
             c.reasons.append({"constraint": "weights", "value": 0, "limit": 1})
     if all(any(r["constraint"] in UNPRUNABLE for r in c.reasons) for c in sel.candidates):
         raise BadInput("no zoo variant" + (f" takes inputs of {max_resolution} px or less" if max_resolution else "")
@@ -230,7 +230,7 @@ def _select(cost_budget, objective: str, max_resolution: Optional[int], weights:
 
 
 def _train(variant: str, split, opts: BuildOptions, run_dir: Path, resume: bool, quiet: bool, epochs: int,
-           interrupt_after: Optional[int] = None) -> dict:
+           interrupt_after: int | None = None) -> dict:
     from ..train import TrainConfig, train
 
     resume = resume and (run_dir / "last.pt").is_file()

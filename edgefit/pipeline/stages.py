@@ -11,8 +11,8 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..fsutil import atomic_write_json
 
