@@ -11,6 +11,7 @@ from .calibrate_cmd import calibrate_cmd
 from .common import EdgefitGroup
 from .compress_cmd import compress_cmd
 from .demo_data_cmd import demo_data_cmd
+from .doctor_cmd import doctor_cmd
 from .export_cmd import export_cmd, verify_cmd
 from .select_cmd import select_cmd
 from .train_cmd import train_cmd
@@ -33,6 +34,7 @@ main.add_command(select_cmd)
 main.add_command(budget)
 main.add_command(train_cmd)
 main.add_command(demo_data_cmd)
+main.add_command(doctor_cmd)
 main.add_command(export_cmd)
 main.add_command(verify_cmd)
 main.add_command(bench_cmd)

@@ -17,6 +17,7 @@ from ..errors import BadInput
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 SPLITS = ("train", "val", "test")
 _VAL_DIRS = ("val", "valid", "validation")
+EXIF_ORIENTATION = 274
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Split:
     val_fraction: float
     test_fraction: float
     skipped: dict[str, list[str]] = field(default_factory=dict)  # split -> unreadable files
+    problems: dict[str, str] = field(default_factory=dict)  # class -> why it cannot be split (lenient scans)
 
     def counts(self) -> dict[str, int]:
         return {s: len(v) for s, v in self.files.items()}
@@ -66,8 +68,10 @@ def _check_classes(folder: Path, dirs: list[Path]) -> None:
         raise BadInput(f"{folder} has only one class folder ({dirs[0].name}); classification needs 2 or more")
 
 
-def scan(root: str | Path, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.0) -> Split:
-    """Scan an image folder and split it (or read its pre-made split)."""
+def scan(root: str | Path, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.0,
+         lenient: bool = False) -> Split:
+    """Scan an image folder and split it (or read its pre-made split). A class that cannot be split is
+    bad input, or with `lenient` (`edgefit doctor`) recorded in `problems` with all its images in train."""
     root = Path(root)
     if not root.exists():
         raise BadInput(f"data folder not found: {root}")
@@ -78,40 +82,47 @@ def scan(root: str | Path, seed: int = 0, val_fraction: float = 0.2, test_fracti
     train_dir = root / "train"
     val_dir = next((root / d for d in _VAL_DIRS if (root / d).is_dir()), None)
     if train_dir.is_dir() and val_dir is not None:
-        return _presplit(root, train_dir, val_dir, seed)
+        return _presplit(root, train_dir, val_dir, seed, lenient)
     if train_dir.is_dir():
         raise BadInput(f"{root} has train/ but no val/; add {root}/val/<class>/... or pass the folder of "
                        "class folders to split automatically")
     dirs = _class_dirs(root)
     _check_classes(root, dirs)
     classes = [d.name for d in dirs]
-    n_val_test = {}
     files: dict[str, list[list]] = {s: [] for s in SPLITS}
+    problems: dict[str, str] = {}
     for label, d in enumerate(dirs):
         imgs = [str(p.relative_to(root)) for p in _images_in(d)]
-        if not imgs:
-            raise BadInput(f"class folder {d} has no images ({', '.join(sorted(IMAGE_EXTS))})")
         n_val = max(1, round(len(imgs) * val_fraction))
         n_test = max(1, round(len(imgs) * test_fraction)) if test_fraction > 0 else 0
         need = n_val + n_test + 1
-        if len(imgs) < need:
+        problem = None
+        if not imgs:
+            problem = f"class folder {d} has no images ({', '.join(sorted(IMAGE_EXTS))})"
+        elif len(imgs) < need:
             parts = f"1 train, {n_val} val" + (f", {n_test} test" if n_test else "")
-            raise BadInput(f"class '{d.name}' has {len(imgs)} image(s); the split needs at least {need} ({parts})")
+            problem = f"class '{d.name}' has {len(imgs)} image(s); the split needs at least {need} ({parts})"
+        if problem and not lenient:
+            raise BadInput(problem)
+        if problem:
+            problems[d.name] = problem
+            files["train"] += [[p, label] for p in imgs]
+            continue
         rng = random.Random(f"{seed}-{d.name}")
         rng.shuffle(imgs)
-        n_val_test[d.name] = (n_val, n_test)
         files["val"] += [[p, label] for p in imgs[:n_val]]
         files["test"] += [[p, label] for p in imgs[n_val:n_val + n_test]]
         files["train"] += [[p, label] for p in imgs[n_val + n_test:]]
-    return Split(str(root.resolve()), classes, files, "auto", seed, val_fraction, test_fraction)
+    return Split(str(root.resolve()), classes, files, "auto", seed, val_fraction, test_fraction, problems=problems)
 
 
-def _presplit(root: Path, train_dir: Path, val_dir: Path, seed: int) -> Split:
+def _presplit(root: Path, train_dir: Path, val_dir: Path, seed: int, lenient: bool = False) -> Split:
     dirs = _class_dirs(train_dir)
     _check_classes(train_dir, dirs)
     classes = [d.name for d in dirs]
     files: dict[str, list[list]] = {s: [] for s in SPLITS}
     split_dirs = {"train": train_dir, "val": val_dir, "test": root / "test"}
+    problems: dict[str, str] = {}
     for split, folder in split_dirs.items():
         if not folder.is_dir():
             continue
@@ -121,17 +132,23 @@ def _presplit(root: Path, train_dir: Path, val_dir: Path, seed: int) -> Split:
         for label, name in enumerate(classes):
             imgs = _images_in(folder / name) if (folder / name).is_dir() else []
             if not imgs and split in ("train", "val"):
-                raise BadInput(f"class '{name}' has no images in {folder}; every class needs train and val images")
+                problem = f"class '{name}' has no images in {folder}; every class needs train and val images"
+                if not lenient:
+                    raise BadInput(problem)
+                problems[name] = problem
             files[split] += [[str(p.relative_to(root)), label] for p in imgs]
-    return Split(str(root.resolve()), classes, files, "presplit", seed, 0.0, 0.0)
+    return Split(str(root.resolve()), classes, files, "presplit", seed, 0.0, 0.0, problems=problems)
 
 
 def load_rgb(path: Path):
-    """Open an image as RGB: grayscale, 16-bit, palette and alpha images are converted."""
-    from PIL import Image
+    """Open an image as RGB, upright as a viewer shows it (EXIF orientation applied): grayscale, 16-bit,
+    palette and alpha images are converted."""
+    from PIL import Image, ImageOps
 
     img = Image.open(path)
     img.load()
+    if img.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         img = img.point(lambda v: v / 256).convert("L")
     elif img.mode == "F":

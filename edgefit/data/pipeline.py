@@ -102,25 +102,35 @@ class ImageSet(Dataset):
 
 def transform(img: torch.Tensor, pp: Preprocess, augment: Augment | None) -> torch.Tensor:
     """uint8 CHW -> normalized float CHW at the variant's resolution."""
+    from torchvision.transforms.v2 import functional as F
+
+    x = augment_image(img, pp, augment).float().div_(255)
+    return F.normalize(x, list(pp.mean), list(pp.std))
+
+
+def augment_image(img: torch.Tensor, pp: Preprocess, augment: Augment | None, only: str | None = None) -> torch.Tensor:
+    """uint8 CHW -> uint8 CHW at the variant's resolution: the centre crop, or the training augmentation
+    (random resized crop, horizontal flip, colour jitter; `only` applies one of crop | flip | jitter alone)."""
     from torchvision.transforms import v2 as T
     from torchvision.transforms.v2 import functional as F
 
     r = pp.resolution
     if augment is None:
-        img = F.center_crop(img, [r, r])
-    else:
+        return F.center_crop(img, [r, r])
+    if only in (None, "crop"):
         i, j, h, w = T.RandomResizedCrop.get_params(img, list(augment.scale), list(augment.ratio))
         img = F.resized_crop(img, i, j, h, w, [r, r], antialias=True)
-        if augment.flip and torch.rand(()) < 0.5:
-            img = F.horizontal_flip(img)
-        if augment.jitter > 0:
-            a = augment.jitter
-            f = (torch.rand(3) * 2 - 1) * a + 1
-            img = F.adjust_brightness(img, float(f[0]))
-            img = F.adjust_contrast(img, float(f[1]))
-            img = F.adjust_saturation(img, float(f[2]))
-    x = img.float().div_(255)
-    return F.normalize(x, list(pp.mean), list(pp.std))
+    else:
+        img = F.center_crop(img, [r, r])
+    if augment.flip and only in (None, "flip") and (only == "flip" or torch.rand(()) < 0.5):
+        img = F.horizontal_flip(img)
+    if augment.jitter > 0 and only in (None, "jitter"):
+        a = augment.jitter
+        f = (torch.rand(3) * 2 - 1) * a + 1
+        img = F.adjust_brightness(img, float(f[0]))
+        img = F.adjust_contrast(img, float(f[1]))
+        img = F.adjust_saturation(img, float(f[2]))
+    return img
 
 
 def loader(ds: ImageSet, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0) -> DataLoader:
