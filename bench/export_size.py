@@ -73,7 +73,8 @@ def main() -> None:
                     pred = costs.predicted_size_bytes(stats[name], PRECISION_OF[a["precision"]])
                     rows.append({"variant": name, "format": a["format"], "precision": a["precision"],
                                  "real_bytes": a["size_bytes"], "predicted_bytes": round(pred),
-                                 "error": round(pred / a["size_bytes"] - 1, 4), "export_seconds_for_format": times[fmt]})
+                                 "error": round(pred / a["size_bytes"] - 1, 4),
+                                 "export_seconds_for_format": times[fmt]})
             print(name, times, [(r["format"], r["precision"], r["error"]) for r in rows if r["variant"] == name],
                   flush=True)
     result = {"benchmark": "export time and predicted vs real file size (10 classes)", "rows": rows}

@@ -24,12 +24,13 @@ def main() -> None:
 
     from edgefit import costs, zoo
     from edgefit.benchmark.calibrate import calibrate
-    from edgefit.benchmark.timing import measure
     from edgefit.budget import budget_from_mapping
     from edgefit.runtimes import ort_session
+    from edgefit.timing import measure
 
     cal = calibrate(("onnxruntime",), threads=THREADS)["runtimes"]["onnxruntime"]
-    base = {"name": "host", "storage_kb": 1, "target_fps": 1, "min_accuracy": 0.0, "flops_per_sec": cal["flops_per_sec"]}
+    base = {"name": "host", "storage_kb": 1, "target_fps": 1, "min_accuracy": 0.0,
+            "flops_per_sec": cal["flops_per_sec"]}
     scalar = budget_from_mapping(base)
     per_class = budget_from_mapping({**base, "op_flops_per_sec": cal["op_flops_per_sec"]})
     stats = costs.zoo_stats(1000)
@@ -43,7 +44,8 @@ def main() -> None:
                               opset_version=17, input_names=["input"])
             sess = ort_session(path, THREADS)
             feed = {"input": torch.randn(1, 3, v.resolution, v.resolution).numpy()}
-            measured = measure(lambda: sess.run(None, feed), min_runs=20, min_seconds=0.5)["p50_ms"]
+            run = lambda sess=sess, feed=feed: sess.run(None, feed)  # noqa: E731
+            measured = measure(run, min_runs=20, min_seconds=0.5)["p50_ms"]
             s = stats[v.name]
             p1 = costs.latency_seconds(s, scalar) * 1000
             p2 = costs.latency_seconds(s, per_class) * 1000

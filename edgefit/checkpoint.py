@@ -6,6 +6,7 @@ reads it; writes are atomic.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
@@ -51,13 +52,47 @@ def load(path: str | Path) -> dict:
     return ck
 
 
+@dataclass
+class Source:
+    """A trained model to export or evaluate: its checkpoint, and the run directory it came from (for the
+    run's split and images), if any."""
+
+    checkpoint_path: Path
+    ck: dict
+    run_dir: Path | None
+
+    @property
+    def classes(self) -> list[str]:
+        return self.ck["classes"]
+
+    @property
+    def preprocess(self) -> dict:
+        return self.ck["preprocess"]
+
+    def model(self):
+        return build_model(self.ck)
+
+
+def open_source(path: str | Path) -> Source:
+    """An `edgefit train` run directory (its best.pt) or a checkpoint file."""
+    p = Path(path)
+    if p.is_dir():
+        best = p / "best.pt"
+        if not best.is_file():
+            raise BadInput(f"{p} has no best.pt; give an `edgefit train` run directory or a checkpoint file")
+        return Source(best, load(best), p)
+    ck = load(p)
+    run_dir = p.parent if (p.parent / "split.json").is_file() else None
+    return Source(p, ck, run_dir)
+
+
 def build_model(ck: dict):
     """Rebuild the network of a checkpoint and load its weights."""
     from . import zoo
 
     model = zoo.build_model(zoo.get_variant(ck["variant"]), ck["num_classes"])
     if ck.get("arch"):  # a pruned network: resize its layers first
-        from .compress.arch import apply
+        from .arch import apply
 
         apply(model, ck["arch"])
     model.load_state_dict(ck["state_dict"])

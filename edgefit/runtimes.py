@@ -1,8 +1,9 @@
 """Run an artifact on preprocessed NCHW float images with its own layout and quantization.
 
-Every consumer (verify, bench) goes through these wrappers, which read the model's input layout,
-dtype and scale/zero-point from the model itself, so an NHWC int8 TFLite and an NCHW float ONNX are
-fed the same images correctly.
+Every consumer (verify, bench, errors, build) goes through these wrappers: the input layout comes from
+the artifact's entry in `edgefit.json` (a foreign model without one: guessed from a 1- or 3-channel last
+dimension), dtype and scale/zero-point from the model itself, so an NHWC int8 TFLite and an NCHW float
+ONNX are fed the same images correctly.
 """
 from __future__ import annotations
 
@@ -26,12 +27,30 @@ def ort_session(model, threads: int = 0, providers=None, optimize: bool = True):
     return ort.InferenceSession(source, so, providers=providers or ["CPUExecutionProvider"])
 
 
+def _guess_layout(shape) -> str:
+    return "NHWC" if (len(shape) == 4 and shape[-1] in (1, 3)) else "NCHW"
+
+
+def manifest_entry(path: Path) -> dict | None:
+    """The artifact's entry in the edgefit.json beside it, if any."""
+    import json
+
+    mf = Path(path).parent / "edgefit.json"
+    if not mf.is_file():
+        return None
+    try:
+        arts = json.loads(mf.read_text()).get("artifacts", [])
+    except ValueError:
+        return None
+    return next((a for a in arts if a.get("file") == Path(path).name), None)
+
+
 class OnnxRunner:
-    def __init__(self, path: Path, threads: int = 0, providers=None):
+    def __init__(self, path: Path, threads: int = 0, providers=None, layout: str | None = None):
         self.session = ort_session(path, threads, providers)
         self.input = self.session.get_inputs()[0]
         self.output = self.session.get_outputs()[0].name
-        self.layout = "NHWC" if (len(self.input.shape) == 4 and self.input.shape[-1] in (1, 3)) else "NCHW"
+        self.layout = layout or _guess_layout(self.input.shape)
 
     def __call__(self, x_nchw: np.ndarray) -> np.ndarray:
         x = x_nchw.transpose(0, 2, 3, 1) if self.layout == "NHWC" else x_nchw
@@ -41,7 +60,7 @@ class OnnxRunner:
 
 
 class TfliteRunner:
-    def __init__(self, path_or_bytes, threads: int = 0, preserve_all_tensors: bool = False):
+    def __init__(self, path_or_bytes, threads: int = 0, preserve_all_tensors: bool = False, layout: str | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
         kw = {"num_threads": threads} if threads else {}
@@ -53,8 +72,7 @@ class TfliteRunner:
         self.it.allocate_tensors()
         self.inp = self.it.get_input_details()[0]
         self.out = self.it.get_output_details()[0]
-        shape = self.inp["shape"]
-        self.layout = "NHWC" if shape[-1] in (1, 3) else "NCHW"
+        self.layout = layout or _guess_layout(self.inp["shape"])
 
     def __call__(self, x_nchw: np.ndarray) -> np.ndarray:
         x = x_nchw.transpose(0, 2, 3, 1) if self.layout == "NHWC" else x_nchw
@@ -90,5 +108,16 @@ def torch_logits(model, x, batch: int = 64) -> np.ndarray:
         return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)]).numpy()
 
 
-def runner(path: Path, threads: int = 0):
-    return OnnxRunner(path, threads) if path.suffix == ".onnx" else TfliteRunner(path, threads)
+def runner(path: Path, threads: int = 0, meta: dict | None = None):
+    """The runner of an artifact file, with the input layout its manifest entry records."""
+    path = Path(path)
+    meta = meta or manifest_entry(path) or {}
+    layout = meta.get("input_layout")
+    return OnnxRunner(path, threads, layout=layout) if path.suffix == ".onnx" else TfliteRunner(path, threads,
+                                                                                                layout=layout)
+
+
+def top1(path: Path, images, meta: dict | None = None) -> float:
+    """Top-1 of an artifact on data.images.Images."""
+    y = runner(path, meta=meta)(images.x.numpy())
+    return float((y.argmax(1) == images.labels).mean())

@@ -123,7 +123,8 @@ def nearest_miss(rejected: list[Candidate], objective: str) -> dict | None:
         "name": best.variant.name,
         "reasons": best.reasons,
         "relaxation": " and ".join(text for text, _ in steps),
-        "relaxations": [{"constraint": r["constraint"], "to": new} for r, (_, new) in zip(best.reasons, steps, strict=True)],
+        "relaxations": [{"constraint": r["constraint"], "to": new}
+                        for r, (_, new) in zip(best.reasons, steps, strict=True)],
     }
 
 

@@ -105,8 +105,8 @@ def line(constraint: str, measured: Figure | None, limit: float, predicted: Figu
     pred = None if predicted is None else round(conv(predicted.value) + add, 4)
     pred_note = "" if predicted is None else predicted.how
     if fig is None:
-        return Line(constraint, None, limit, None, None, False, MISSING.get(constraint, "not measurable for this model"),
-                    pred, pred_note, model=model)
+        why = MISSING.get(constraint, "not measurable for this model")
+        return Line(constraint, None, limit, None, None, False, why, pred, pred_note, model=model)
     value = conv(fig.value) + add
     passed = value <= limit if DIRECTION[constraint] == MAX else value >= limit
     m = margin(constraint, value, limit)

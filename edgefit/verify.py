@@ -30,7 +30,7 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
     import torch
 
     from . import checkpoint
-    from .export.source import Source, split_images
+    from .data.images import split_images
     from .runtimes import runner, torch_logits
 
     art_dir = Path(art_dir)
@@ -41,17 +41,19 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
     ck_path = art_dir / manifest.get("reference_checkpoint", "reference.pt")
     ck = checkpoint.load(ck_path)
     run_dir = manifest["source"].get("run_dir")
-    source = Source(ck_path, ck, Path(run_dir) if run_dir and Path(run_dir, "split.json").is_file() else None)
+    source = checkpoint.Source(ck_path, ck, Path(run_dir) if run_dir and Path(run_dir, "split.json").is_file()
+                               else None)
     if samples < 1:
         raise BadInput(f"--samples must be 1 or more, got {samples}")
-    x, labels = split_images(source, "val", data, samples)
+    val = split_images(source, "val", data, samples)
+    x, labels = val.x, torch.from_numpy(val.labels)
     n_val = len(x)
     want = min(samples, MIN_PARITY_IMAGES)
     if n_val < want and data is None and source.run_dir is not None:
         # agreement is a statement about two models on the same inputs: top a small validation split up
         # with training images so that one disagreement is not the difference between pass and fail
-        extra, extra_labels = split_images(source, "train", None, want - n_val)
-        x, labels = torch.cat([x, extra]), torch.cat([labels, extra_labels])
+        extra = split_images(source, "train", None, want - n_val)
+        x, labels = torch.cat([x, extra.x]), torch.cat([labels, torch.from_numpy(extra.labels)])
     model = checkpoint.build_model(ck)
     ref = torch_logits(model, x)
     labels = labels.numpy()
@@ -63,9 +65,9 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
         path = art_dir / art["file"]
         if not path.is_file():
             raise BadInput(f"{path} is listed in edgefit.json but missing")
-        y = runner(path)(xs)
+        y = runner(path, meta=art)(xs)
         tol = dict(TOLERANCES[art["precision"]])
-        if max_rel_error is not None and tol["max_rel_error"] is not None:
+        if max_rel_error is not None:  # applies to every artifact, int8 too (which has no default bound)
             tol["max_rel_error"] = max_rel_error
         if min_agreement is not None:
             tol["min_agreement"] = min_agreement

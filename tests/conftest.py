@@ -12,15 +12,21 @@ BUDGETS = ROOT / "budgets"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _cost_cache(tmp_path_factory):
-    """One cost cache for the whole session, away from the user's ~/.cache."""
-    old = os.environ.get("EDGEFIT_CACHE_DIR")
-    os.environ["EDGEFIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("edgefit-cache"))
-    yield Path(os.environ["EDGEFIT_CACHE_DIR"])
-    if old is None:
-        os.environ.pop("EDGEFIT_CACHE_DIR", None)
-    else:
-        os.environ["EDGEFIT_CACHE_DIR"] = old
+def _isolated(tmp_path_factory):
+    """Every test (and every CLI it runs: subprocesses inherit the environment) is offline and away from the
+    user's caches: Hugging Face Hub offline with an empty temporary HF_HOME, a temporary edgefit cache."""
+    base = tmp_path_factory.mktemp("isolated")
+    env = {"EDGEFIT_CACHE_DIR": str(base / "edgefit-cache"), "HF_HOME": str(base / "hf-home"),
+           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "TORCH_HOME": str(base / "torch-home")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield Path(env["EDGEFIT_CACHE_DIR"])
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def run_cli(*args, cwd=None, env=None):
@@ -71,3 +77,15 @@ def colours(tmp_path_factory):
     (root / "c0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # truncated PNG
     (root / "c1" / "notes.jpg").write_text("not an image")
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """One small model trained to confident predictions (three colour classes, 40 images each), shared by
+    the export, compress, errors and bench tests: trained once per session."""
+    from edgefit.train import TrainConfig, train
+
+    root = make_colours(tmp_path_factory.mktemp("colours40"), per_class=40, noise=30, seed=1)
+    out = tmp_path_factory.mktemp("run") / "run"
+    return train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(root), weights="none", epochs=15,
+                             batch_size=16, out=str(out)), quiet=True).run_dir

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -64,16 +63,52 @@ def test_tiny_build_passes_every_line_and_writes_the_report(built):
     md = (out / "report.md").read_text()
     assert "PASS" in md and "| min_accuracy |" in md and "## Stage times" in md
     assert "PASS" in r.stdout and rep["data"]["num_classes"] == 3
+    # the errors of the final artifact on the same test split: as many as its top-1 says
+    e = rep["errors"]
+    assert e["model"] == "model_int8.tflite" and e["n"] == len(test_files)
+    assert e["errors"] == round((1 - rep["artifacts"]["test_top1"]["model_int8.tflite"]) * e["n"])
+    assert len((out / "errors" / "errors.csv").read_text().splitlines()) == e["errors"] + 1
+    assert f"## Errors of `model_int8.tflite` on {e['n']} test images" in md
+    assert {"diagnostics", "decisions", "data_checks"} <= set(rep["training"]) and "lr" in rep["training"]["decisions"]
 
 
 def test_rerun_skips_finished_stages(built, data):
     root, budget, _ = built
-    t = time.perf_counter()
+    report = (root / "out" / "report.json").stat().st_mtime_ns
+    trained = (root / "out" / "train" / "best.pt").stat().st_mtime_ns
     r = run_cli("build", budget, "--data", data, "--out", root / "out", *COMMON)
     assert r.returncode == 0, r.stderr[-2000:]
     for stage in ("select", "train", "export", "evaluate", "bench"):
         assert f"[{stage}] unchanged since the last run" in r.stderr
-    assert time.perf_counter() - t < 60
+    assert (root / "out" / "train" / "best.pt").stat().st_mtime_ns == trained  # not retrained
+    assert (root / "out" / "report.json").stat().st_mtime_ns >= report
+
+
+def test_select_bench_and_build_judge_the_same_network_the_same(built):
+    """One verdict: the budget's predicted lines for the built network are identical whoever asks (runs
+    before the next test rebuilds the same folder against another budget)."""
+    root, budget, _ = built
+    rep = json.loads((root / "out" / "report.json").read_text())
+    build_lines = {ln["constraint"]: ln for ln in rep["lines"]}
+    from edgefit.budget import load_budget
+    from edgefit.select import select
+
+    sel = select(load_budget(budget), num_classes=3)  # min_accuracy here is the prior's, so look at every variant
+    chosen = next(c.to_dict() for c in sel.candidates if c.variant.name == rep["model"]["variant"])
+    art = root / "out" / "artifacts" / "model_int8.tflite"
+    r = run_cli("bench", art, "--budget", budget, "--json", "--min-runs", "5", "--min-seconds", "0.05")
+    assert r.returncode == 0, r.stderr
+    bench_lines = {ln["constraint"]: ln for ln in json.loads(r.stdout)["budget"]["lines"]}
+    # the budget's per-op-class rates make this differ from 2 x MACs / flops_per_sec: all three honour them
+    assert chosen["fps"] == pytest.approx(build_lines["target_fps"]["value"], rel=1e-3)
+    assert bench_lines["target_fps"]["value"] == build_lines["target_fps"]["value"]
+    assert bench_lines["storage_kb"]["value"] == build_lines["storage_kb"]["value"]
+    from edgefit.tflm import measure_arena
+
+    ram = bench_lines["ram_kb"]  # an int8 .tflite: the arena TFLite Micro allocates, the estimate beside it
+    assert ram["measured"] and "TensorFlow Lite Micro" in ram["note"]
+    assert ram["value"] == build_lines["ram_kb"]["value"] == pytest.approx(measure_arena(art).total_kb)
+    assert ram["predicted"] == pytest.approx(chosen["peak_ram_kb"], abs=0.1)
 
 
 def test_budget_the_artifact_misses_exits_1_with_the_failing_line(built, data, tmp_path):
@@ -104,14 +139,13 @@ def test_interrupted_build_resumes_without_redoing_finished_stages(data, tmp_pat
     cmd = [str(Path(sys.executable).with_name("edgefit")), "build", str(budget), "--data", str(data),
            "--out", str(out), "--weights", "none", "--epochs", "15", "--batch-size", "8", "--max-resolution", "96"]
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     metrics = out / "train" / "metrics.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and p.poll() is None:
-        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 2:
+    for line in p.stderr:  # blocks until the trainer reports its second epoch (written to metrics.jsonl first)
+        if line.startswith("epoch 2/"):
             break
-        time.sleep(0.2)
     assert p.poll() is None, "the build finished before it could be interrupted"
+    assert len(metrics.read_text().splitlines()) >= 2
     p.send_signal(signal.SIGKILL)  # no chance to clean up: the worst case
     p.wait()
     select_record = (out / "stages" / "select.json").read_text()
@@ -152,16 +186,15 @@ def test_search_ranks_candidates_on_the_data_and_qat_always_runs(data, tmp_path)
 def test_imagenet_weights_offline_or_missing_fail_fast_with_exit_2(data, tmp_path):
     budget = tmp_path / "b.yaml"
     budget.write_text(BUDGET.format(acc=0.5).replace("300M", "400M"))  # admits mobilenet_v2_0.5_96 (timm weights)
-    t = time.perf_counter()
     r = run_cli("build", budget, "--data", data, "--out", tmp_path / "out", "--weights", "imagenet",
                 "--max-resolution", "96")
     assert r.returncode == 2, r.stderr[-2000:]
     err = [ln for ln in r.stderr.splitlines() if ln.startswith("edgefit:")]
     assert len(err) == 1 and "Traceback" not in r.stderr
-    assert "offline" in err[0] or "not in the cache" in err[0] or "weights" in err[0]
+    assert "ImageNet weights for mobilenet_v2_0.5_96" in err[0] and "not cached" in err[0]
+    assert "--weights none" in err[0]  # what to do instead
     rep = json.loads((tmp_path / "out" / "stages" / "select.json").read_text())["outputs"]
     assert rep["chosen"] == "mobilenet_v2_0.5_96"  # only variants with ImageNet weights were candidates
-    assert time.perf_counter() - t < 90
 
 
 def test_no_variant_meets_the_cost_lines_so_the_nearest_miss_is_pruned(data, tmp_path):
@@ -169,7 +202,8 @@ def test_no_variant_meets_the_cost_lines_so_the_nearest_miss_is_pruned(data, tmp
     budget.write_text(BUDGET.format(acc=0.0).replace("flops_per_sec: 300M", "flops_per_sec: 150M"))
     out = tmp_path / "out"
     r = run_cli("build", budget, "--data", data, "--out", out, "--weights", "none", "--epochs", "4",
-                "--batch-size", "8", "--max-resolution", "96", "--format", "onnx", "--qat", "never")  # export's spelling
+                "--batch-size", "8", "--max-resolution", "96",
+                "--format", "onnx", "--qat", "never")  # --format: export's spelling
     assert r.returncode in (0, 1), r.stderr[-3000:]
     rep = json.loads((out / "report.json").read_text())
     miss = rep["candidates"]["pruned_because"]
@@ -180,33 +214,12 @@ def test_no_variant_meets_the_cost_lines_so_the_nearest_miss_is_pruned(data, tmp
     assert (out / "compress" / "best.pt").is_file() and "was pruned" in (out / "report.md").read_text()
 
 
-def test_select_bench_and_build_judge_the_same_network_the_same(built):
-    """One verdict: the budget's predicted lines for the built network are identical whoever asks."""
-    root, budget, _ = built
-    rep = json.loads((root / "out" / "report.json").read_text())
-    build_lines = {ln["constraint"]: ln for ln in rep["lines"]}
-    from edgefit.budget import load_budget
-    from edgefit.select import select
-
-    sel = select(load_budget(budget), num_classes=3)  # min_accuracy here is the prior's, so look at every variant
-    chosen = next(c.to_dict() for c in sel.candidates if c.variant.name == rep["model"]["variant"])
-    art = root / "out" / "artifacts" / "model_int8.tflite"
-    r = run_cli("bench", art, "--budget", budget, "--json", "--min-runs", "5", "--min-seconds", "0.05")
-    assert r.returncode == 0, r.stderr
-    bench_lines = {ln["constraint"]: ln for ln in json.loads(r.stdout)["budget"]["lines"]}
-    # the budget's per-op-class rates make this differ from 2 x MACs / flops_per_sec: all three honour them
-    assert chosen["fps"] == pytest.approx(build_lines["target_fps"]["value"], rel=1e-3)
-    assert bench_lines["target_fps"]["value"] == build_lines["target_fps"]["value"]
-    assert bench_lines["storage_kb"]["value"] == build_lines["storage_kb"]["value"]
-    assert bench_lines["ram_kb"]["value"] == build_lines["ram_kb"]["value"] == pytest.approx(chosen["peak_ram_kb"], abs=0.1)
-
-
 def test_weights_imagenet_keeps_only_variants_with_weights():
     from edgefit.budget import budget_from_mapping
-    from edgefit.pipeline import _select
+    from edgefit.pipeline.steps import stage_select
 
     generous = budget_from_mapping({"name": "big", "flops_per_sec": "100G", "storage_kb": 1e6, "target_fps": 1,
                                     "min_accuracy": 0.0, "num_classes": 3})
-    sel = _select(generous, "accuracy", None, "imagenet")
+    sel = stage_select(generous, "accuracy", None, "imagenet")
     assert sel["feasible"] and all(c["weights"] for c in sel["feasible"])
     assert any(r["reasons"] == [{"constraint": "weights", "value": 0, "limit": 1}] for r in sel["rejected"])

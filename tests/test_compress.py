@@ -5,9 +5,9 @@ import sys
 import pytest
 import torch
 
-from edgefit import checkpoint, zoo
+from edgefit import arch, checkpoint, zoo
 from edgefit.budget import budget_from_mapping
-from edgefit.compress import arch, pruned_copy, ratio_for_budget, stats_of
+from edgefit.compress import pruned_copy, ratio_for_budget, stats_of
 
 from .conftest import ROOT, run_cli
 
@@ -39,8 +39,9 @@ def test_pruning_every_family_reloads_and_exports(name, tmp_path):
     after = stats_of(pruned, v.resolution)
     assert after["macs"] < before["macs"] and after["params"] < before["params"]
     convs = [m for m in pruned.modules() if isinstance(m, torch.nn.Conv2d) and m is not pruned.conv_stem]
-    assert any(m.out_channels % 8 == 0 and m.out_channels < o.out_channels for m, o in zip(
-        convs, [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m is not model.conv_stem]))
+    originals = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m is not model.conv_stem]
+    assert any(m.out_channels % 8 == 0 and m.out_channels < o.out_channels
+               for m, o in zip(convs, originals, strict=True))
     ck = tmp_path / "p.pt"
     checkpoint.save(ck, checkpoint.model_checkpoint(pruned, name, list("abcde"), {"resolution": v.resolution},
                                                     {"source": "none"}, extra={"arch": arch.describe(pruned)}))
@@ -66,15 +67,6 @@ def test_budget_stops_at_first_fitting_ratio():
     assert tried[-1]["macs"] <= macs * 0.7
 
 
-@pytest.fixture(scope="module")
-def trained_run(colours, tmp_path_factory):
-    from edgefit.train import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("compress") / "run"
-    return train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(colours), weights="none", epochs=15,
-                             batch_size=8, out=str(out)), quiet=True).run_dir
-
-
 def test_compress_run_end_to_end(trained_run, tmp_path):
     run = trained_run
     r = run_cli("compress", run, "--prune-ratio", "0.3", "--steps", "2", "--finetune-epochs", "2",
@@ -83,7 +75,9 @@ def test_compress_run_end_to_end(trained_run, tmp_path):
     c = json.loads(r.stdout)["compress"]
     assert c["after"]["macs"] <= c["before"]["macs"] * 0.7 + 1
     assert {"host_latency_ms_onnxruntime", "val_top1", "predicted_int8_tflite_kb"} <= set(c["after"])
-    assert isinstance(c["faster"], bool) and ("faster" in c["verdict"])
+    speedup = c["before"]["host_latency_ms_onnxruntime"] / c["after"]["host_latency_ms_onnxruntime"]
+    assert c["host_speedup"] == pytest.approx(speedup, rel=1e-2) and c["faster"] == (c["host_speedup"] > 1.05)
+    assert c["verdict"].startswith("NOT faster") != c["faster"]  # the verdict says what the figures say
     ck = checkpoint.load(tmp_path / "pruned" / "best.pt")
     assert ck["arch"] and checkpoint.build_model(ck)(torch.zeros(1, 3, 96, 96)).shape == (1, 3)
     e = run_cli("export", tmp_path / "pruned", "--format", "onnx", "--precision", "fp32", "--out", tmp_path / "art")
@@ -119,7 +113,7 @@ def test_qat_run_exports_int8_that_passes_verify(trained_run, tmp_path):
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     q = s["compress"]["qat"]
-    assert 0 <= q["int8_onnx_val_top1_after"] <= 1 and q["epochs"] == 2
+    assert q["epochs"] == 2 and q["int8_onnx_val_top1_after"] >= 0.9  # a confident 3-class model stays so
     ck = checkpoint.load(tmp_path / "qat" / "best.pt")
     assert ck["qat"] is True and not any("activation_post_process" in k for k in ck["state_dict"])
     r = run_cli("export", tmp_path / "qat", "--precision", "int8", "--out", tmp_path / "art")

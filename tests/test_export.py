@@ -7,19 +7,15 @@ import onnx
 import pytest
 
 from edgefit.export import export
-from edgefit.train import TrainConfig, train
 from edgefit.verify import verify
 
-from .conftest import make_colours, run_cli
+from .conftest import run_cli
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny model trained to confident predictions (three colour classes, 40 images each)."""
-    root = make_colours(tmp_path_factory.mktemp("colours40"), per_class=40, noise=30, seed=1)
-    out = tmp_path_factory.mktemp("run") / "run"
-    return train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(root), weights="none", epochs=20,
-                             batch_size=16, out=str(out)), quiet=True).run_dir
+def trained(trained_run):
+    """The session's small confident model (conftest.trained_run)."""
+    return trained_run
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +48,7 @@ def test_every_format_and_precision_written_with_parity(exported):
     out, manifest = exported
     files = {a["file"] for a in manifest["artifacts"]}
     assert files == {"model.onnx", "model_int8.onnx", "model.tflite", "model_fp16.tflite", "model_int8.tflite"}
+    assert [(n["format"], n["precision"]) for n in manifest["not_written"]] == [("onnx", "fp16")]  # with a reason
     report = manifest["verify"]
     assert report["passed"], [(r["file"], r["reasons"]) for r in report["artifacts"]]
     by_file = {r["file"]: r for r in report["artifacts"]}
@@ -118,11 +115,13 @@ def test_int8_io(trained, tmp_path):
     assert a["input"]["dtype"] == "int8" and a["input"]["quantization"]["scale"] > 0
     assert a["output"]["dtype"] == "int8"
     assert manifest["verify"]["passed"]
+    strict = verify(tmp_path / "io8", samples=20, max_rel_error=1e-9)  # applies to int8 too, never ignored
+    assert not strict["passed"] and "max relative error" in strict["artifacts"][0]["reasons"][0]
 
 
 @pytest.mark.parametrize("args,expected", [
     (["--format", "coreml"], "unknown value 'coreml'"),
-    (["--format", "onnx", "--precision", "fp16"], "precision fp16 is not offered"),
+    (["--format", "onnx", "--precision", "fp16"], "no ONNX fp16 converter"),
     (["--precision", "fp32", "--io", "int8"], "--io int8 applies to int8"),
 ])
 def test_bad_export_options(trained, tmp_path, args, expected):

@@ -63,14 +63,12 @@ def _accuracy(unit, data: str, samples: int) -> float | None:
     if not unit.manifest:
         return None
     from .. import checkpoint
-    from ..export.source import Source, split_images
-    from ..runtimes import runner
+    from ..data.images import split_images
+    from ..runtimes import top1
 
     ref = unit.path.parent / unit.manifest.get("reference_checkpoint", "reference.pt")
-    src = Source(ref, checkpoint.load(ref), None)
-    x, labels = split_images(src, "val", data, samples)
-    y = runner(unit.path)(x.numpy())
-    return float((y.argmax(1) == labels.numpy()).mean())
+    images = split_images(checkpoint.Source(ref, checkpoint.load(ref), None), "val", data, samples)
+    return top1(unit.path, images, unit.meta)
 
 
 def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | None,
@@ -91,6 +89,7 @@ def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | 
     if stats:
         ram = Figure(peak_ram_bytes(stats, precision) / 1024,
                      f"predicted peak activation memory at {precision.value} (tensor liveness of the network)")
+    ram, ram_predicted = measured_ram(unit.path, precision, ram) if budget.ram_kb is not None else (ram, None)
     if stats or macs:
         latency = predict_latency(stats or {"macs": macs}, budget)
         latency = Figure(latency.value, "predicted on the target: " + latency.how)
@@ -98,7 +97,24 @@ def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | 
     figs = Figures(storage_kb=Figure(kb, f"file {kb:.1f} KB", measured=True), ram_kb=ram, latency_ms=latency,
                    accuracy=None if accuracy is None else Figure(accuracy, "top-1 of this artifact on --data", True),
                    host_fps=Figure(row["fps"], "measured on this host", True) if row.get("fps") else None)
-    return judge(budget, figs, host_is_target=host_is_target, model=name).lines
+    predicted = Figures(ram_kb=ram_predicted) if ram_predicted else None
+    return judge(budget, figs, predicted, host_is_target=host_is_target, model=name).lines
+
+
+def measured_ram(path, precision, estimate):
+    """(the RAM figure to judge, the estimate beside it): an int8 .tflite runs once in TensorFlow Lite Micro
+    and its arena is the measured figure; anything else keeps the estimate (no prediction beside it)."""
+    from ..precision import Precision
+    from ..tflm import available, measure_arena
+    from ..verdict import Figure
+
+    if Path(path).suffix != ".tflite" or precision is not Precision.INT8 or not available():
+        return estimate, None
+    arena = measure_arena(path)
+    if not arena.ok:
+        note = f"TFLite Micro cannot run it: {arena.error}"
+        return (None if estimate is None else Figure(estimate.value, f"{estimate.how}; {note}")), None
+    return Figure(arena.total_kb, arena.note(), measured=True), estimate
 
 
 def bench(models: list[str], runtimes=RUNTIMES, devices=("cpu",), threads: int = 0, batch: int = 1,

@@ -47,20 +47,23 @@ def markdown(report: dict) -> str:
         if "skipped" in r:
             out.append(f"| {r['model']} | {r['runtime']} | {r['device']} | - | skipped: {r['skipped']} | | | | | |")
             continue
-        out.append(f"| {r['model']} | {r['runtime']} | {r['device']} | {r['threads'] or 'default'} | {r['p50_ms']:.2f} | "
+        out.append(f"| {r['model']} | {r['runtime']} | {r['device']} | {r['threads'] or 'default'} | "
+                   f"{r['p50_ms']:.2f} | "
                    f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['fps']:.1f} | {r['size_bytes'] / 1024:,.1f} | "
                    f"{r['peak_rss_mb']:.0f} |")
     b = report.get("budget")
     if b:
         out += ["", f"### Budget `{b['name']}`: {'PASS' if b['passed'] else 'FAIL'}", "",
-                "| model | line | value | limit | result | margin | note |", "| --- | --- | ---: | ---: | --- | ---: | --- |"]
+                "| model | line | value | limit | result | margin | note |",
+                "| --- | --- | ---: | ---: | --- | ---: | --- |"]
         for ln in b["lines"]:
             res = "n/a" if ln["passed"] is None else ("pass" if ln["passed"] else "FAIL")
             if ln["passed"] is not None and not ln["gating"]:
                 res += " (info)"
             val = "-" if ln["value"] is None else f"{ln['value']:g}"
             margin = "-" if ln["margin"] is None else f"{ln['margin']:+.1%}"
-            out.append(f"| {ln['model']} | {ln['constraint']} | {val} | {ln['limit']:g} | {res} | {margin} | {ln['note']} |")
+            out.append(f"| {ln['model']} | {ln['constraint']} | {val} | {ln['limit']:g} | {res} | {margin} | "
+                       f"{ln['note']} |")
     c = report.get("baseline")
     if c:
         out += ["", f"### Against baseline `{c['baseline']}`: {'no regression' if c['passed'] else 'REGRESSION'}"]

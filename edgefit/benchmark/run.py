@@ -5,7 +5,7 @@ import resource
 
 import numpy as np
 
-from .timing import measure
+from ..timing import measure
 
 
 def _input_for(shape, dtype, batch: int, rng) -> np.ndarray:
@@ -83,7 +83,10 @@ def torch_fn(unit, device: str, threads: int, batch: int, data: np.ndarray | Non
     ck = checkpoint.load(unit.path)
     model = checkpoint.build_model(ck).to(device)
     res = ck["preprocess"]["resolution"]
-    x = torch.from_numpy(data) if data is not None else torch.randn(batch, 3, res, res, generator=torch.Generator().manual_seed(0))
+    if data is not None:
+        x = torch.from_numpy(data)
+    else:
+        x = torch.randn(batch, 3, res, res, generator=torch.Generator().manual_seed(0))
     x = x.to(device)
 
     def run():

@@ -38,7 +38,8 @@ def expand(models: list[str], runtimes: list[str]) -> list[Unit]:
                 raise BadInput(f"{p} is a directory without edgefit.json; give .onnx/.tflite files or an export dir")
             manifest = json.loads(mf.read_text())
             for a in manifest["artifacts"]:
-                units.append(Unit(p / a["file"], RUNTIME_OF[Path(a["file"]).suffix], a, manifest, f"{p.name}/{a['file']}"))
+                units.append(Unit(p / a["file"], RUNTIME_OF[Path(a["file"]).suffix], a, manifest,
+                                  f"{p.name}/{a['file']}"))
             ref = p / manifest.get("reference_checkpoint", "reference.pt")
             if ref.is_file():
                 units.append(Unit(ref, "torch", None, manifest, f"{p.name}/{ref.name}"))

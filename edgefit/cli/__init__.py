@@ -12,6 +12,7 @@ from .common import EdgefitGroup
 from .compress_cmd import compress_cmd
 from .demo_data_cmd import demo_data_cmd
 from .doctor_cmd import doctor_cmd
+from .errors_cmd import errors_cmd
 from .export_cmd import export_cmd, verify_cmd
 from .select_cmd import select_cmd
 from .train_cmd import train_cmd
@@ -35,6 +36,7 @@ main.add_command(budget)
 main.add_command(train_cmd)
 main.add_command(demo_data_cmd)
 main.add_command(doctor_cmd)
+main.add_command(errors_cmd)
 main.add_command(export_cmd)
 main.add_command(verify_cmd)
 main.add_command(bench_cmd)

@@ -5,6 +5,8 @@ import json
 
 import click
 
+from ..train.config import TrainConfig
+
 
 @click.command("build")
 @click.argument("budget_file", metavar="BUDGET")
@@ -12,14 +14,15 @@ import click
 @click.option("--out", default="runs/build", show_default=True, help="Build directory (rerun to continue it).")
 @click.option("--search", type=click.IntRange(min=0), default=0, show_default=True,
               help="Fine-tune the K best candidates briefly and keep the most accurate on your data.")
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True, help="Training epochs of the winner.")
+@click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True,
+              help="Training epochs of the winner.")
 @click.option("--search-epochs", type=click.IntRange(min=1), default=None,
               help="Epochs of each search run [a quarter of --epochs, at least 2].")
 @click.option("--weights", default=None,
               help="imagenet | none | PATH. Default: imagenet where the zoo has weights, else none.")
 @click.option("--formats", "--format", "formats", default="onnx,tflite", show_default=True,
               help="Export formats, at the budget's precision (--format as in `edgefit export`).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-resolution", type=int, default=None,
               help="Only variants with inputs this size or smaller (e.g. your images' size).")
@@ -48,7 +51,7 @@ def build_cmd(budget_file, data, out, search, epochs, search_epochs, weights, fo
                         weights=weights, formats=formats, batch_size=batch_size, seed=seed,
                         max_resolution=max_resolution, host_is_target=host_is_target, qat=qat)
     try:
-        result = build(budget_file, opts)
+        result = build(budget_file, opts, quiet=False)  # epoch lines on stderr, as `edgefit train` prints
     except KeyboardInterrupt:
         click.echo(f"edgefit: interrupted; rerun the same command to continue the build in {out}", err=True)
         raise SystemExit(130) from None

@@ -54,6 +54,8 @@ def export_cmd(source, formats, precisions, calib, calib_samples, io_type, out, 
         for a in manifest["artifacts"]:
             click.echo(f"wrote {out}/{a['file']:<20} {a['size_kb']:>9,.1f} KB  {a['format']} {a['precision']} "
                        f"{a['input_layout']} in={a['input']['dtype']}")
+        for n in manifest.get("not_written", []):
+            click.echo(f"not written: {n['format']} {n['precision']}: {n['why']}")
         if report:
             _print_report(report)
     if report and not report["passed"]:
@@ -64,7 +66,9 @@ def export_cmd(source, formats, precisions, calib, calib_samples, io_type, out, 
 @click.argument("art_dir", metavar="ART_DIR")
 @click.option("--data", default=None, help="Image folder [the training run's validation split].")
 @click.option("--samples", type=int, default=200, show_default=True)
-@click.option("--max-rel-error", type=float, default=None, help="Override the float tolerance (fp32 1e-4, fp16 2e-2).")
+@click.option("--max-rel-error", type=float, default=None,
+              help="Bound on the max relative error of every artifact [fp32 1e-4, fp16 2e-2, int8 none: "
+              "its agreement is checked].")
 @click.option("--min-agreement", type=float, default=None, help="Override the top-1 agreement floor (0.99/0.98).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON only.")
 def verify_cmd(art_dir, data, samples, max_rel_error, min_agreement, as_json):

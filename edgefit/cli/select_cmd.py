@@ -88,5 +88,6 @@ def _render(result, top: int, show_rejected: bool) -> None:
         t.add_column("variant")
         t.add_column("violated lines (value vs limit)")
         for c in rejected:
-            t.add_row(c.variant.name, "; ".join(f"{r['constraint']} {r['value']:g} vs {r['limit']:g}" for r in c.reasons))
+            why = "; ".join(f"{r['constraint']} {r['value']:g} vs {r['limit']:g}" for r in c.reasons)
+            t.add_row(c.variant.name, why)
         out.print(t)

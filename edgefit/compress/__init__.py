@@ -83,9 +83,9 @@ def host_latency_ms(model, resolution: int, threads: int = 2) -> float:
     """p50 onnxruntime latency on this host (fp32, batch 1) of the ONNX graph `edgefit export` writes."""
     import numpy as np
 
-    from ..benchmark.timing import measure
     from ..export.onnx_export import INPUT, to_onnx_bytes
     from ..runtimes import ort_session
+    from ..timing import measure
 
     sess = ort_session(to_onnx_bytes(model, resolution, {}), threads)
     feed = {INPUT: np.random.default_rng(0).standard_normal((1, 3, resolution, resolution)).astype(np.float32)}
@@ -124,10 +124,10 @@ def compress(run_dir: str | Path, out: str | Path, prune_ratio: float | None = N
     res = ck["preprocess"]["resolution"]
     split = Split.from_dict(json.loads((run_dir / "split.json").read_text()))
     source_cfg = json.loads((run_dir / "config.json").read_text())["config"]
-    common = dict(variant=ck["variant"], data=split.root, weights=str(run_dir / "best.pt"), strategy="full",
-                  batch_size=batch_size, seed=seed, flip=source_cfg.get("flip", True),
-                  jitter=source_cfg.get("jitter", 0.3))
     source_summary = json.loads((run_dir / "summary.json").read_text())
+    flip, jitter = _source_augment(source_cfg, source_summary)
+    common = dict(variant=ck["variant"], data=split.root, weights=str(run_dir / "best.pt"), strategy="full",
+                  batch_size=batch_size, seed=seed, flip=flip, jitter=jitter)
     meta = {"arch": ck["arch"]} if ck.get("arch") else {}  # a pruned source stays loadable after QAT
     summary, info = source_summary, {}  # info: the pruning fields, then "qat"
     with tempfile.TemporaryDirectory() as work:
@@ -163,6 +163,16 @@ def compress(run_dir: str | Path, out: str | Path, prune_ratio: float | None = N
 QAT_LR = 1e-4  # AdamW; a tenth of the fine-tuning rate, the usual scale for QAT
 
 
+def _source_augment(cfg: dict, summary: dict) -> tuple[str, float]:
+    """The augmentation the source run ended with (decided from evidence there), for its fine-tunes."""
+    from ..train.config import JITTER
+
+    aug = summary.get("augment")
+    if aug is None:  # a run from before the evidence-based decisions
+        return ("on" if cfg.get("flip", True) not in (False, "off") else "off"), float(cfg.get("jitter") or 0.0)
+    return ("on" if aug["flip"] else "off"), ((cfg.get("jitter") or JITTER) if aug["jitter"] else 0.0)
+
+
 def _require_torchao() -> None:
     try:
         import torchao  # noqa: F401
@@ -173,7 +183,7 @@ def _require_torchao() -> None:
 
 def _int8_top1(model, run_dir: Path) -> float:
     from .. import checkpoint
-    from ..export.source import Source
+    from ..checkpoint import Source
     from .qat import int8_onnx_top1
 
     return int8_onnx_top1(model, Source(run_dir / "best.pt", checkpoint.load(run_dir / "best.pt"), run_dir))
@@ -184,10 +194,10 @@ def _prune(model, ck, run_dir, out, split, res, common, top1_before, prune_ratio
     """Prune stepwise with short fine-tunes, then the recovery fine-tune into `out`."""
     import torch
 
+    from .. import arch as arch_mod
     from .. import checkpoint
     from ..costs import predicted_size_bytes
     from ..train import TrainConfig, train
-    from . import arch as arch_mod
 
     before = stats_of(model, res)
     search = None

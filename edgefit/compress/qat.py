@@ -49,17 +49,18 @@ def int8_onnx_top1(model: nn.Module, source, calib_samples: int = 200, samples: 
 
     import numpy as np
 
+    from ..data.images import split_images
     from ..export.onnx_export import quantize_int8, to_onnx_bytes
-    from ..export.source import split_images
     from ..runtimes import runner
 
     res = source.preprocess["resolution"]
-    calib, _ = split_images(source, "train", None, calib_samples)
-    x, labels = split_images(source, "val", None, samples or 10 ** 9)
+    calib = split_images(source, "train", None, calib_samples).x
+    val = split_images(source, "val", None, samples)
+    x, labels = val.x, val.labels
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "model.onnx"
         fp32.write_bytes(to_onnx_bytes(model, res, {}))
         q = Path(tmp) / "model_int8.onnx"
         quantize_int8(fp32, q, calib.numpy().astype(np.float32), {})
         preds = runner(q)(x.numpy()).argmax(1)
-    return float((preds == labels.numpy()).mean())
+    return float((preds == labels).mean())

@@ -60,7 +60,8 @@ def _shape_mask(shape: str, size: int, rng: random.Random):
     elif shape == "square":
         d.polygon(_polygon(cx, cy, r, 4, rot), fill=255)
     elif shape == "diamond":
-        d.polygon(_rotate([(cx, cy - r), (cx + r * 0.55, cy), (cx, cy + r), (cx - r * 0.55, cy)], cx, cy, rot), fill=255)
+        diamond = [(cx, cy - r), (cx + r * 0.55, cy), (cx, cy + r), (cx - r * 0.55, cy)]
+        d.polygon(_rotate(diamond, cx, cy, rot), fill=255)
     elif shape == "triangle":
         d.polygon(_polygon(cx, cy, r, 3, rot), fill=255)
     elif shape == "pentagon":

@@ -35,7 +35,8 @@ class Preprocess:
     @classmethod
     def from_dict(cls, d: dict) -> Preprocess:
         """The inverse of to_dict (as stored in checkpoints and edgefit.json)."""
-        return cls(d["resolution"], tuple(d["mean"]), tuple(d["std"]), d["crop_pct"], d.get("interpolation", "bilinear"))
+        return cls(d["resolution"], tuple(d["mean"]), tuple(d["std"]), d["crop_pct"],
+                   d.get("interpolation", "bilinear"))
 
     def to_dict(self) -> dict:
         return {"resolution": self.resolution, "mean": list(self.mean), "std": list(self.std),
@@ -89,15 +90,22 @@ class ImageSet(Dataset):
 
     def without_augment(self) -> ImageSet:
         """The same decoded images, served with the evaluation transform."""
+        return self.with_augment(None)
+
+    def with_augment(self, augment: Augment | None) -> ImageSet:
+        """The same decoded images, served with another augmentation."""
         import copy
 
-        plain = copy.copy(self)
-        plain.augment = None
-        return plain
+        other = copy.copy(self)
+        other.augment = augment
+        return other
+
+    def raw(self, i: int) -> torch.Tensor:
+        """Image i decoded (uint8 CHW, shorter side resized), before crop and augmentation."""
+        return self.items[i] if self.in_memory else _decode(self.root / self.items[i], self.pp)
 
     def __getitem__(self, i: int):
-        img = self.items[i] if self.in_memory else _decode(self.root / self.items[i], self.pp)
-        return transform(img, self.pp, self.augment), self.labels[i]
+        return transform(self.raw(i), self.pp, self.augment), self.labels[i]
 
 
 def transform(img: torch.Tensor, pp: Preprocess, augment: Augment | None) -> torch.Tensor:

@@ -182,7 +182,8 @@ def file_findings(bad: list[tuple[str, str]], foreign_images: list[str], others:
         for _, why in bad:
             kinds[why.split(":")[0]] = kinds.get(why.split(":")[0], 0) + 1
         out.append(Finding("unreadable", "warning",
-                           f"{len(bad)} image file(s) cannot be used (" + ", ".join(f"{n} {k}" for k, n in kinds.items())
+                           f"{len(bad)} image file(s) cannot be used ("
+                           + ", ".join(f"{n} {k}" for k, n in kinds.items())
                            + "): training skips them; replace or delete them", len(bad), [p for p, _ in bad]))
     if foreign_images:
         out.append(Finding("ignored_image", "warning",

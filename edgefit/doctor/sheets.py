@@ -80,8 +80,9 @@ def write_sheets(split, out: Path, resolution: int, skip: set[str] = frozenset()
             except Exception:  # noqa: BLE001
                 continue
             img = F.resize(img, [pp.resize], antialias=True)
-            cells = [augment_image(img, pp, None)] + [augment_image(img, pp, aug, only=o)
-                                                     for o in ("crop", "flip", "jitter")] + [augment_image(img, pp, aug)]
+            cells = ([augment_image(img, pp, None)] + [augment_image(img, pp, aug, only=o)
+                                                       for o in ("crop", "flip", "jitter")]
+                     + [augment_image(img, pp, aug)])
             rows.append((name, [Image.fromarray(t.permute(1, 2, 0).numpy()) for t in cells]))
     atomic_write_bytes(out / "augmented.png", _png(_grid(rows, list(AUG_COLUMNS))))
     return ["samples.png", "augmented.png"]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .formats import plan
+from .deploy_form import deploy_form
+from .formats import not_offered, plan
 
 MANIFEST = "edgefit.json"
 
@@ -40,10 +41,11 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
     Returns the manifest (with a `verify` report when verified)."""
     import numpy as np
 
+    from ..checkpoint import open_source
+    from ..data.images import split_images
     from ..errors import BadInput
     from ..trace import measure
     from . import onnx_export, tflite_export
-    from .source import open_source, split_images
 
     targets = plan(formats, precisions, io)
     if calib_samples < 1:
@@ -52,7 +54,7 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out} is a file; give a directory")
-    model = source.model()
+    model = deploy_form(source.model())  # the same function in ops every runtime (TFLM too) has
     res = source.preprocess["resolution"]
     stats = measure(model, res)
     ck_bytes = source.checkpoint_path.read_bytes()
@@ -66,8 +68,7 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
     }
     calib_x = None
     if any(t.precision == "int8" for t in targets) or any(t.format == "tflite" for t in targets):
-        calib_x, _ = split_images(source, "train", calib, calib_samples)
-        calib_x = calib_x.numpy().astype(np.float32)
+        calib_x = split_images(source, "train", calib, calib_samples).x.numpy().astype(np.float32)
     out.mkdir(parents=True, exist_ok=True)
     artifacts = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,8 +95,8 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
             artifacts.append(_describe(t, blob, stats))
     atomic_write_bytes(out / "reference.pt", ck_bytes)
     atomic_write_text(out / "labels.txt", "".join(c + "\n" for c in source.classes))
-    manifest = {**base_meta, "artifacts": artifacts, "reference_checkpoint": "reference.pt",
-                "versions": _versions()}
+    manifest = {**base_meta, "artifacts": artifacts, "not_written": not_offered(formats, precisions),
+                "reference_checkpoint": "reference.pt", "versions": _versions()}
     atomic_write_json(out / MANIFEST, manifest)
     if verify:
         from ..verify import verify as run_verify

@@ -22,6 +22,11 @@ TARGETS = {
     ("tflite", "fp16"): Target("tflite", "fp16", "model_fp16.tflite", "NHWC", "litert"),
     ("tflite", "int8"): Target("tflite", "int8", "model_int8.tflite", "NHWC", "litert"),
 }
+# Pairs edgefit refuses, with the reason it gives (never a silent skip).
+NOT_OFFERED = {
+    ("onnx", "fp16"): "edgefit has no ONNX fp16 converter among its dependencies and no fp16 onnxruntime path it "
+                      "could verify on this CPU; fp16 is exported as TFLite (--format tflite)",
+}
 FORMATS = ("onnx", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8")
 IO_TYPES = ("float", "int8")
@@ -39,7 +44,8 @@ def _split(value: str, allowed: tuple, option: str) -> list[str]:
 
 def plan(formats: str, precisions: str, io: str = "float") -> list[Target]:
     """Validate the request before any work: every (format, precision) pair that exists, in order.
-    A pair the table lacks (onnx fp16) is skipped when other formats cover the precision, else refused."""
+    A pair the table lacks (onnx fp16) is refused with its reason: asking for it by name is an error, and
+    `--format onnx,tflite --precision fp16` names the pair that will not be written."""
     fmts = _split(formats, FORMATS, "--format")
     precs = _split(precisions, PRECISIONS, "--precision")
     if io not in IO_TYPES:
@@ -50,5 +56,15 @@ def plan(formats: str, precisions: str, io: str = "float") -> list[Target]:
     for p in precs:
         if not any(t.precision == p for t in targets):
             offered = ", ".join(f for f in FORMATS if (f, p) in TARGETS)
-            raise BadInput(f"precision {p} is not offered for --format {','.join(fmts)}; it is for: {offered}")
+            why = next((NOT_OFFERED[(f, p)] for f in fmts if (f, p) in NOT_OFFERED), "")
+            raise BadInput(f"precision {p} is not offered for --format {','.join(fmts)}"
+                           + (f" ({why})" if why else "") + f"; it is for: {offered}")
     return targets
+
+
+def not_offered(formats: str, precisions: str) -> list[dict]:
+    """The requested pairs `plan` leaves out because another format covers the precision, with the reason."""
+    fmts = _split(formats, FORMATS, "--format")
+    precs = _split(precisions, PRECISIONS, "--precision")
+    return [{"format": f, "precision": p, "why": NOT_OFFERED[(f, p)]} for f in fmts for p in precs
+            if (f, p) in NOT_OFFERED]

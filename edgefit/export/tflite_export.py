@@ -79,7 +79,8 @@ def convert(onnx_path: Path, precisions: list[str], calib_nchw: np.ndarray, io_t
                 onnx2tf.convert(
                     input_onnx_file_path=str(onnx_path), output_folder_path=str(out),
                     output_integer_quantized_tflite="int8" in precisions,
-                    custom_input_op_name_np_data_path=[["input", str(npy), [[[[0.0, 0.0, 0.0]]]], [[[[1.0, 1.0, 1.0]]]]]],
+                    custom_input_op_name_np_data_path=[["input", str(npy), [[[[0.0, 0.0, 0.0]]]],
+                                                        [[[[1.0, 1.0, 1.0]]]]]],
                     quant_type="per-channel", input_quant_dtype="int8", output_quant_dtype="int8",
                     non_verbose=True, copy_onnx_input_output_names_to_tflite=True)
         except (Exception, SystemExit) as e:  # noqa: BLE001 - onnx2tf exits on some errors

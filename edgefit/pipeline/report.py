@@ -3,6 +3,7 @@ measured on the final artifact, pass/fail and margin; candidates, parity, artifa
 Written as report.json (machine-readable: `passed`, `lines`), report.md and report.png."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
@@ -22,19 +23,51 @@ NEXT_MOVES = {
 }
 
 
-def make(budget, budget_path: Path, opts, sel: dict, searched, train_out: dict, compressed, exported: dict,
-         evaluated: dict, benched: dict, times: dict, out: Path, art_dir: Path, qat) -> dict:
+@dataclass(frozen=True)
+class StageOutputs:
+    """What the stages of one build handed on (each a record `Stages.run` stored)."""
+
+    sel: dict
+    searched: dict | None
+    train: dict
+    compressed: dict | None
+    exported: dict
+    evaluated: dict
+    benched: dict
+    qat: dict | None
+    errors: dict | None
+
+
+def advice(o: StageOutputs, data_root: str) -> list[str]:
+    """The practitioner's reading of the build: data problems, training symptoms, the commonest mistake."""
+    out = [f"data: {f['message']} (`edgefit doctor {data_root}` lists the files)"
+           for f in o.train.get("data_checks", []) if f["severity"] == "error"]
+    out += [f"training: {d['code']}: {d['message']}" for d in o.train.get("diagnostics", [])
+            if d["severity"] in ("warning", "error")]
+    e = o.errors
+    if e and e["errors"]:
+        p = e["pairs"][0]
+        out.append(f"errors: {e['errors']} of {e['n']} test images are wrong; the most-confused pair is "
+                   f"{p['true']} taken for {p['predicted']} ({p['count']} of the {e['errors']}); tag the rows of "
+                   f"{e['dir']}/errors.csv and run `edgefit errors --tags {e['dir']}/errors.csv` to see what "
+                   "fixing each cause could gain")
+    return out
+
+
+def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir: Path) -> dict:
     from ..costs import cost
     from ..verdict import Figure, Figures, judge, parity_line
 
+    sel, searched, train_out, compressed = o.sel, o.searched, o.train, o.compressed
+    exported, evaluated, benched, qat = o.exported, o.evaluated, o.benched, o.qat
     pred = sel["predicted"]
     final = exported["final"]
     final_path = art_dir / final
     measured = cost(evaluated["stats"], budget)
     size_kb = final_path.stat().st_size / 1024
     acc = evaluated["artifact_top1"][final]
-    searched_top1 = next((t["val_top1"] for t in (searched or {}).get("tried", []) if t["name"] == train_out["variant"]),
-                         None)
+    tried = (searched or {}).get("tried", [])
+    searched_top1 = next((t["val_top1"] for t in tried if t["name"] == train_out["variant"]), None)
     predicted = Figures(
         storage_kb=Figure(pred["size_kb"], "cost model at select time"),
         ram_kb=Figure(pred["peak_ram_kb"], "cost model at select time"),
@@ -43,7 +76,7 @@ def make(budget, budget_path: Path, opts, sel: dict, searched, train_out: dict, 
     host = benched["row"].get("fps")
     figs = Figures(
         storage_kb=Figure(size_kb, f"{final} {size_kb:.1f} KB", measured=True),
-        ram_kb=Figure(measured.peak_ram_kb, "estimate: peak activation memory of the final network (tensor liveness)"),
+        ram_kb=_ram(benched, measured.peak_ram_kb),
         latency_ms=Figure(measured.latency_ms, f"on the target: {measured.latency_method} of the final network"),
         accuracy=Figure(acc, f"top-1 of {final} on {evaluated['test_images']} held-out test images no training saw"
                         + ("" if searched_top1 is not None else
@@ -76,8 +109,21 @@ def make(budget, budget_path: Path, opts, sel: dict, searched, train_out: dict, 
                       "files": {f: (art_dir / f).stat().st_size for f in exported["files"]},
                       "test_top1": evaluated["artifact_top1"], "run_dir": train_out["run_dir"]},
         "host": {**benched["row"], "cpu": benched["machine"].get("cpu")},
+        "training": {k: train_out.get(k) for k in ("diagnostics", "decisions", "data_checks")},
+        "errors": o.errors,
+        "advice": advice(o, opts.data),
         "stages": times,
     }
+
+
+def _ram(benched: dict, estimate_kb: float):
+    """The arena TFLite Micro allocated for the final artifact when bench measured one, else the estimate."""
+    from ..verdict import Figure
+
+    ram = next((ln for ln in benched.get("lines", []) if ln["constraint"] == "ram_kb"), None)
+    if ram and ram["measured"] and ram["value"] is not None:
+        return Figure(ram["value"], ram["note"], measured=True)
+    return Figure(estimate_kb, "estimate: peak activation memory of the final network (tensor liveness)")
 
 
 def _candidates(sel: dict, searched, winner: str) -> dict:
@@ -121,8 +167,9 @@ def markdown(rep: dict) -> str:
         out.append(f"| {ln['constraint']} | {_fmt(ln['limit'], ln['constraint'])} | "
                    f"{_fmt(ln['predicted'], ln['constraint'])} | {_fmt(ln['value'], ln['constraint'])} | {ok} | "
                    f"{margin} | {ln['note']} |")
-    if rep["next_moves"]:
+    if rep["next_moves"] or rep.get("advice"):
         out += ["", "## Next moves"] + [f"- {c}: {t}" for c, t in rep["next_moves"].items()]
+        out += [f"- {a}" for a in rep.get("advice", [])]
     c = rep["candidates"]
     out += ["", "## Candidates",
             f"{c['feasible']} zoo variants meet the cost lines, {c['rejected']} do not ("
@@ -150,6 +197,12 @@ def markdown(rep: dict) -> str:
                 + ", ".join(f"`{f}` agreement {b['agreement'][f]:.3f} -> {a['agreement'][f]:.3f}, test top-1 "
                             f"{b['test_top1'][f]:.3f} -> {a['test_top1'][f]:.3f}" for f in a["agreement"])
                 + f"; {'kept' if q['kept'] else 'not kept (no better than post-training quantization)'}."]
+    e = rep.get("errors")
+    if e:
+        out += ["", f"## Errors of `{e['model']}` on {e['n']} test images ({e['errors']} wrong, in `{e['dir']}`)"]
+        out += [f"- {p['true']} taken for {p['predicted']}: {p['count']}" for p in e["pairs"]]
+        out += [f"- weakest class `{c['class']}`: F1 {c['f1']:.3f} (precision {c['precision']:.3f}, recall "
+                f"{c['recall']:.3f}, {c['support']} images)" for c in e["worst_classes"]]
     a = rep["artifacts"]
     out += ["", "## Artifacts", f"In `{a['dir']}` (with edgefit.json, labels.txt, reference.pt):"]
     out += [f"- `{f}`: {size / 1024:.1f} KB, test top-1 {a['test_top1'][f]:.3f}" for f, size in a["files"].items()]

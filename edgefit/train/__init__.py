@@ -9,18 +9,18 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import OPTIMIZER_WD, TrainConfig, resolve_strategy
+from .config import JITTER, OPTIMIZER_WD, TrainConfig, resolve_strategy
 
 __all__ = ["TrainConfig", "TrainResult", "train", "sanity"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainResult:
     run_dir: Path
-    summary: dict
+    summary: dict  # summary.json as written
 
     @property
     def val_top1(self) -> float:
@@ -30,10 +30,41 @@ class TrainResult:
     def best_checkpoint(self) -> Path:
         return self.run_dir / "best.pt"
 
+    @property
+    def diagnostics(self) -> list[dict]:
+        return self.summary.get("diagnostics", [])
+
+
+@dataclass
+class Plan:
+    """Everything resolved before the first step: the run's settings and where they came from."""
+
+    variant: object  # zoo.Variant
+    weights: str
+    weights_info: dict
+    split: object  # data.folder.Split
+    strategy: str
+    why: str
+    optimizer: str
+    lr: float | None  # None until the range test has run
+    lr_reason: str
+    weight_decay: float
+    run_dir: Path
+    device: object  # torch.device
+    augment: dict = field(default_factory=dict)  # {transform: [on, why] | None (decided from evidence)}
+    data_checks: list = field(default_factory=list)
+    range_test: dict | None = None
+    final_augment: dict | None = None  # {transform: on} as training ended
+
+    def resolved(self, pp) -> dict:
+        return {"weights": self.weights, "strategy": self.strategy, "why": self.why, "optimizer": self.optimizer,
+                "lr": self.lr, "lr_reason": self.lr_reason, "weight_decay": self.weight_decay,
+                "device": str(self.device), "preprocess": pp.to_dict(), "augment": self.augment}
+
 
 def _prepare(cfg: TrainConfig, resume: bool, model=None, split=None):
-    """Everything up to the model: validated config, split, datasets, model, run directory.
-    `model` and `split` let a later stage (compress) fine-tune its own network on an existing split."""
+    """(plan, model): validated config, split, model and run directory. `model` and `split` let a later
+    stage (compress) fine-tune its own network on an existing split."""
     import torch
 
     from .. import zoo
@@ -48,15 +79,14 @@ def _prepare(cfg: TrainConfig, resume: bool, model=None, split=None):
         split = scan(cfg.data, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
     strategy, why = resolve_strategy(cfg.strategy, weights, split.images_per_class())
     optimizer = cfg.resolved_optimizer(weights)
-    lr = cfg.default_lr(optimizer)
-    run_dir = Path(cfg.out) if cfg.out else cfg.default_out(strategy, weights, optimizer, lr)
+    run_dir = Path(cfg.out) if cfg.out else cfg.default_out(strategy, weights, optimizer)
     if run_dir.exists() and not run_dir.is_dir():
         raise BadInput(f"--out {run_dir} is a file; give a directory for the run")
-    existing = run_dir / "config.json"
+    saved = None
     if resume:
         if not (run_dir / "last.pt").is_file():
             raise BadInput(f"nothing to resume in {run_dir}: no last.pt (start without --resume)")
-        saved = json.loads(existing.read_text())
+        saved = json.loads((run_dir / "config.json").read_text())
         for key in ("variant", "weights", "seed", "batch_size"):
             if saved["config"].get(key) != cfg.to_dict().get(key) and cfg.to_dict().get(key) is not None:
                 raise BadInput(f"--resume with a different {key} than the run in {run_dir} "
@@ -74,7 +104,19 @@ def _prepare(cfg: TrainConfig, resume: bool, model=None, split=None):
         model, weights_info = build_with_weights(variant, len(split.classes), weights)
     else:
         weights_info = {"source": "given model"}
-    return variant, weights, weights_info, split, strategy, why, optimizer, lr, run_dir, device, model
+    if saved:
+        lr, lr_reason = saved["resolved"]["lr"], saved["resolved"]["lr_reason"]
+    elif cfg.lr is not None:
+        lr, lr_reason = cfg.lr, "--lr"
+    elif weights == "none" and strategy == "full":
+        lr, lr_reason = None, "learning-rate range test (from scratch)"
+    else:
+        lr = cfg.default_lr(optimizer)
+        lr_reason = f"{optimizer} default for fine-tuning"
+    wd = cfg.weight_decay if cfg.weight_decay is not None else OPTIMIZER_WD[optimizer]
+    plan = Plan(variant, weights, weights_info, split, strategy, why, optimizer, lr, lr_reason, wd, run_dir, device,
+                cfg.augment_decisions(strategy))
+    return plan, model
 
 
 def _preprocess(model, variant):
@@ -86,6 +128,47 @@ def _preprocess(model, variant):
                       interpolation=str(cfg.get("interpolation", "bilinear")))
 
 
+def _datasets(plan: Plan, pp, reporter):
+    from ..data.pipeline import ImageSet
+    from ..errors import BadInput
+
+    split = plan.split
+    sets = {name: ImageSet(split, name, pp, None) for name in ("train", "val", "test") if split.files[name]}
+    split.skipped = {name: ds.skipped for name, ds in sets.items()}
+    skipped = sum(len(v) for v in split.skipped.values())
+    for name in ("train", "val"):
+        present = set(sets[name].labels)
+        missing = [c for i, c in enumerate(split.classes) if i not in present]
+        if missing:
+            raise BadInput(f"class '{missing[0]}' has no readable {name} images in {split.root}")
+    if skipped:
+        first = next(f for v in split.skipped.values() for f in v)
+        reporter.message(f"skipped {skipped} unreadable image(s), e.g. {first}")
+    return sets
+
+
+def _data_checks(plan: Plan, reporter) -> list[dict]:
+    """The fast checks before training: exact copies between the splits (leaks) and across classes."""
+    from ..doctor import check_split
+
+    report = check_split(plan.split, near=False, others=False)
+    found = [f for f in report.summary() if f["code"] in ("leak", "label_conflict", "duplicate")]
+    for f in found:
+        reporter.message(f"data check: {f['severity']} {f['code']}: {f['message']}")
+    return found
+
+
+def _choose_lr(plan: Plan, model, sets, cfg: TrainConfig, reporter) -> None:
+    from ..data.pipeline import loader
+    from .lr_range import range_test
+
+    t = range_test(model, loader(sets["train"], cfg.batch_size, True, cfg.seed, 10 ** 6), plan.optimizer,
+                   plan.weight_decay, plan.device, label_smoothing=cfg.label_smoothing)
+    plan.lr, plan.lr_reason = t.lr, t.reason
+    plan.range_test = t.to_dict()
+    reporter.message(f"learning rate {t.lr:.3g}: {t.reason}")
+
+
 def train(cfg: TrainConfig, resume: bool = False, interrupt_after: int | None = None, quiet: bool = False,
           model=None, split=None, extra_meta: dict | None = None) -> TrainResult:
     """Train `cfg.variant` on `cfg.data`; resumable. Raises BadInput on bad folders or options.
@@ -94,84 +177,87 @@ def train(cfg: TrainConfig, resume: bool = False, interrupt_after: int | None = 
     import torch
 
     from .. import checkpoint
-    from ..data.pipeline import Augment, ImageSet, loader
-    from ..errors import BadInput
     from ..fsutil import atomic_write_json, atomic_write_text
     from . import loop, report
     from .progress import Reporter
 
     t_start = time.perf_counter()
     given_model = model is not None
-    variant, weights, weights_info, split, strategy, why, optimizer, lr, run_dir, device, model = _prepare(
-        cfg, resume, model, split)
-    weight_decay = cfg.weight_decay if cfg.weight_decay is not None else OPTIMIZER_WD[optimizer]
+    plan, model = _prepare(cfg, resume, model, split)
+    run_dir, variant, split = plan.run_dir, plan.variant, plan.split
     reporter = Reporter(enabled=not quiet)
     pp = _preprocess(model, variant)
-    aug = Augment(flip=cfg.flip, jitter=cfg.jitter)
     reporter.message(f"edgefit train: {variant.name} on {len(split.classes)} classes "
-                     f"({split.counts()['train']} train / {split.counts()['val']} val images), weights {weights}, "
-                     f"strategy {strategy} ({why}); run directory {run_dir}")
+                     f"({split.counts()['train']} train / {split.counts()['val']} val images), weights "
+                     f"{plan.weights}, strategy {plan.strategy} ({plan.why}); run directory {run_dir}")
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         t_data = time.perf_counter()
-        sets = {name: ImageSet(split, name, pp, aug if name == "train" else None)
-                for name in ("train", "val", "test") if split.files[name]}
-        split.skipped = {name: ds.skipped for name, ds in sets.items()}
-        skipped = sum(len(v) for v in split.skipped.values())
-        for name in ("train", "val"):
-            present = set(sets[name].labels)
-            missing = [c for i, c in enumerate(split.classes) if i not in present]
-            if missing:
-                raise BadInput(f"class '{missing[0]}' has no readable {name} images in {split.root}")
-        if skipped:
-            reporter.message(f"skipped {skipped} unreadable image(s), e.g. {next(f for v in split.skipped.values() for f in v)}")
+        if cfg.data_checks and not resume and not given_model:
+            plan.data_checks = _data_checks(plan, reporter)
+        sets = _datasets(plan, pp, reporter)
         data_seconds = time.perf_counter() - t_data
+        if plan.lr is None:
+            _choose_lr(plan, model, sets, cfg, reporter)
         if not resume:
             atomic_write_json(run_dir / "split.json", split.to_dict())
-            atomic_write_json(run_dir / "config.json", {
-                "config": cfg.to_dict(), "resolved": {"weights": weights, "strategy": strategy, "why": why, "optimizer": optimizer, "lr": lr,
-                                                      "weight_decay": weight_decay,
-                                                      "device": str(device)}})
+            atomic_write_json(run_dir / "config.json", {"config": cfg.to_dict(), "resolved": plan.resolved(pp)})
             import yaml
 
-            atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(
-                {**cfg.to_dict(), "resolved": {"weights": weights, "strategy": strategy, "optimizer": optimizer, "lr": lr,
-                                               "weight_decay": weight_decay,
-                                               "device": str(device), "preprocess": pp.to_dict(),
-                                               "augment": aug.to_dict()}}, sort_keys=False))
+            atomic_write_text(run_dir / "config.yaml", yaml.safe_dump({**cfg.to_dict(), "resolved": plan.resolved(pp)},
+                                                                      sort_keys=False))
         ck_meta = {"variant": variant.name, "classes": split.classes, "preprocess": pp.to_dict(),
-                   "weights": {k: v for k, v in weights_info.items() if k != "new_tensors"}}
+                   "weights": {k: v for k, v in plan.weights_info.items() if k != "new_tensors"}}
 
         def save_best(val: dict) -> None:
             checkpoint.save(run_dir / "best.pt", checkpoint.model_checkpoint(
                 model, ck_meta["variant"], ck_meta["classes"], ck_meta["preprocess"], ck_meta["weights"],
-                extra={"val_top1": val["top1"], "split_digest": split.digest(), "strategy": strategy,
+                extra={"val_top1": val["top1"], "split_digest": split.digest(), "strategy": plan.strategy,
                        **(extra_meta or {})}))
 
-        fit_model, train_loader, val_loader = model, None, None
-        if strategy == "head":
-            fit_model, train_loader, val_loader = _cached_features(model, sets, cfg, device)
-        else:
-            train_loader = lambda epoch: loader(sets["train"], cfg.batch_size, True, cfg.seed, epoch)  # noqa: E731
-            val_loader = loader(sets["val"], cfg.batch_size * 2, False)
-        phases = _phases(strategy, weights, cfg.epochs, lr, optimizer)
-        if given_model:  # a trained network to recover (e.g. after pruning): everything, one phase
-            phases = [loop.Phase("finetune", "full", cfg.epochs, lr, optimizer)]
+        fit = _fit(plan, model, sets, cfg, given_model, save_best, reporter, interrupt_after)
         resume_state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True) if resume else None
-        fit = loop.Fit(model=fit_model, train_loader=train_loader, val_loader=val_loader, phases=phases,
-                       num_classes=len(split.classes), device=device, run_dir=run_dir, seed=cfg.seed,
-                       weight_decay=weight_decay, label_smoothing=cfg.label_smoothing,
-                       warmup_epochs=cfg.warmup_epochs, patience=cfg.patience, save_best=save_best,
-                       reporter=reporter, interrupt_after=interrupt_after)
         state = loop.run(fit, resume_state)
-        summary = report.finish(run_dir, cfg, variant, split, sets, weights, strategy, why, optimizer, lr, device, state,
-                                data_seconds, time.perf_counter() - t_start)
+        summary = report.finish(run_dir, cfg, plan, sets, state, data_seconds, time.perf_counter() - t_start)
     except BaseException:
         if created and not (run_dir / "last.pt").exists():
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: leave no half run behind
         raise
     return TrainResult(run_dir, summary)
+
+
+def _fit(plan: Plan, model, sets, cfg: TrainConfig, given_model: bool, save_best, reporter, interrupt_after):
+    from ..data.pipeline import Augment, loader
+    from . import loop
+    from .augment_check import CHECK_IMAGES, accuracy_under, decide, sample
+
+    strength = cfg.jitter if cfg.jitter else JITTER
+    check = None
+    if plan.strategy == "head":
+        fit_model, train_loader, val_loader = _cached_features(model, sets, cfg, plan.device)
+    else:
+        fit_model = model
+
+        def train_loader(epoch: int, aug: dict):
+            ds = sets["train"].with_augment(Augment(flip=aug["flip"], jitter=strength if aug["jitter"] else 0.0))
+            return loader(ds, cfg.batch_size, True, cfg.seed, epoch)
+
+        val_loader = loader(sets["val"], cfg.batch_size * 2, False)
+        idx = sample(len(sets["val"]), CHECK_IMAGES, cfg.seed)
+
+        def check(m):
+            acc = accuracy_under(m, sets["val"], idx, ("none", "flip", "jitter"), plan.device, cfg.seed, strength)
+            return decide(acc, len(plan.split.classes))
+
+    phases = _phases(plan.strategy, plan.weights, cfg.epochs, plan.lr, plan.optimizer)
+    if given_model:  # a trained network to recover (e.g. after pruning): everything, one phase
+        phases = [loop.Phase("finetune", "full", cfg.epochs, plan.lr, plan.optimizer)]
+    return loop.Fit(model=fit_model, train_loader=train_loader, val_loader=val_loader, phases=phases,
+                    num_classes=len(plan.split.classes), device=plan.device, run_dir=plan.run_dir, seed=cfg.seed,
+                    weight_decay=plan.weight_decay, label_smoothing=cfg.label_smoothing,
+                    warmup_epochs=cfg.warmup_epochs, patience=cfg.patience, save_best=save_best, reporter=reporter,
+                    augment=plan.augment, check_augment=check, interrupt_after=interrupt_after)
 
 
 def _phases(strategy: str, weights: str, epochs: int, lr: float, optimizer: str):
@@ -208,7 +294,7 @@ def _cached_features(model, sets, cfg, device):
     tr, va = features(sets["train"]), features(sets["val"])
     head = model.get_classifier()
 
-    def train_loader(epoch: int):
+    def train_loader(epoch: int, aug: dict):
         g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
         return DataLoader(tr, batch_size=cfg.batch_size, shuffle=True, generator=g)
 
@@ -219,14 +305,13 @@ def sanity(cfg: TrainConfig) -> dict:
     """Overfit one small batch of the training split (no augmentation) and report the verdict."""
     import torch
 
+    from .. import zoo
+    from ..data.folder import scan
     from ..data.pipeline import ImageSet
+    from ..weights import build_with_weights, default_weights
     from .loop import sanity_check
 
     cfg.validate()
-    from .. import zoo
-    from ..data.folder import scan
-    from ..weights import build_with_weights, default_weights
-
     variant = zoo.get_variant(cfg.variant)
     weights = cfg.weights or default_weights(variant)
     split = scan(cfg.data, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
@@ -244,5 +329,3 @@ def sanity(cfg: TrainConfig) -> dict:
     x = torch.stack([ds[i][0] for i in range(len(ds))])
     y = torch.tensor(ds.labels)
     return {"variant": variant.name, "weights": weights, **sanity_check(model, (x, y), torch.device("cpu"))}
-
-

@@ -9,6 +9,9 @@ from ..errors import BadInput
 STRATEGIES = ("auto", "head", "partial", "full")
 OPTIMIZERS = ("auto", "adamw", "sgd")
 OPTIMIZER_LR = {"adamw": 1e-3, "sgd": 0.1}  # sgd: at batch 64, scaled linearly with the batch size
+# (from scratch, with no --lr, the peak rate comes from a learning-rate range test instead: lr_range.py)
+JITTER = 0.3  # colour jitter strength when it is switched on
+SWITCHES = ("auto", "on", "off")
 OPTIMIZER_WD = {"adamw": 0.05, "sgd": 5e-5}
 # `auto` picks from images per class (train split): fewer than HEAD_BELOW -> head only,
 # fewer than FULL_FROM -> partial (last stages), else full fine-tuning.
@@ -23,8 +26,8 @@ class TrainConfig:
     weights: str | None = None  # imagenet | none | PATH; None -> imagenet where the zoo has weights
     strategy: str = "auto"
     epochs: int = 15
-    batch_size: int = 64
-    lr: float | None = None  # None -> the optimizer's default (OPTIMIZER_LR)
+    batch_size: int = 32
+    lr: float | None = None  # None -> a range test from scratch, else the optimizer's default (OPTIMIZER_LR)
     optimizer: str = "auto"  # auto: sgd from scratch, adamw when fine-tuning pretrained weights
     weight_decay: float | None = None  # None -> OPTIMIZER_WD
     label_smoothing: float = 0.1
@@ -33,9 +36,10 @@ class TrainConfig:
     seed: int = 0
     val_fraction: float = 0.2
     test_fraction: float = 0.0
-    flip: bool = True
-    jitter: float = 0.3
+    flip: str = "auto"  # auto (decided from evidence) | on | off
+    jitter: float | None = None  # None: auto (JITTER when the evidence allows it, else off); 0 = off
     device: str = "auto"
+    data_checks: bool = True  # content-hash checks (leaks, label conflicts) before training
     out: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -48,8 +52,10 @@ class TrainConfig:
                 raise BadInput(f"--{name} must be a whole number >= {low}, got {value!r}")
         if self.lr is not None and not (0 < self.lr < 10):
             raise BadInput(f"--lr must be a positive learning rate below 10, got {self.lr!r}")
-        if not 0 <= self.jitter < 1:
-            raise BadInput(f"--jitter must be in [0, 1), got {self.jitter!r}")
+        if self.jitter is not None and not 0 <= self.jitter < 1:
+            raise BadInput(f"--jitter must be auto or in [0, 1), got {self.jitter!r}")
+        if self.flip not in SWITCHES:
+            raise BadInput(f"--flip must be one of {', '.join(SWITCHES)}, got {self.flip!r}")
         if self.optimizer not in OPTIMIZERS:
             raise BadInput(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -65,10 +71,20 @@ class TrainConfig:
             return self.optimizer
         return "sgd" if weights == "none" else "adamw"
 
-    def default_out(self, strategy: str, weights: str, optimizer: str, lr: float) -> Path:
+    def default_out(self, strategy: str, weights: str, optimizer: str) -> Path:
         w = weights if weights in ("imagenet", "none") else "file"
-        return Path("runs") / (f"{self.variant}.{strategy}.w-{w}.{optimizer}.e{self.epochs}.lr{lr:g}"
+        lr = "auto" if self.lr is None else f"{self.lr:g}"
+        return Path("runs") / (f"{self.variant}.{strategy}.w-{w}.{optimizer}.e{self.epochs}.lr{lr}"
                                f".bs{self.batch_size}.s{self.seed}")
+
+    def augment_decisions(self, strategy: str) -> dict:
+        """{transform: [on, why]} for what is fixed now, None for what the evidence decides (augment_check.py)."""
+        if strategy == "head":  # features are computed once, without augmentation
+            return {"flip": [False, "head-only training on cached features"],
+                    "jitter": [False, "head-only training on cached features"]}
+        flip = None if self.flip == "auto" else [self.flip == "on", f"--flip {self.flip}"]
+        jitter = None if self.jitter is None else [self.jitter > 0, f"--jitter {self.jitter:g}"]
+        return {"flip": flip, "jitter": jitter}
 
     def to_dict(self) -> dict:
         return asdict(self)

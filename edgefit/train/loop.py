@@ -1,15 +1,23 @@
-"""The training loop: phases, AdamW with warm-up + cosine, label smoothing, early stopping on
-validation top-1, best and last checkpoints written atomically, exact resume.
+"""The training loop: phases, SGD (Nesterov) or AdamW from timm's optimizer factory with timm's warm-up +
+cosine schedule, label smoothing, early stopping on validation top-1, best and last checkpoints written
+atomically, exact resume, and the practitioner's safeguards:
 
-Free of global state and device-agnostic: everything it needs comes in through `Fit`, and only
-rank 0 reports (see progress.py), so it can later run under torchrun.
+- a loss that becomes NaN/inf, or an epoch whose loss more than doubles, is caught: the epoch restarts
+  from its starting state at 0.3x the learning rate (at most `max_backoffs` times), and the event is kept
+  for the diagnostics; training never crashes on a NaN;
+- flips and colour jitter left to `auto` are decided from evidence (augment_check.py) once the model is
+  good enough to tell, and the decision is kept for resume;
+- per layer group, the RMS of gradients over the RMS of weights is logged per epoch (metrics.jsonl).
+
+Free of global state and device-agnostic: everything comes in through `Fit`, and only rank 0 reports.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,6 +29,12 @@ from .evaluate import evaluate
 from .model_parts import set_trainable, train_mode
 from .progress import Reporter
 
+BACKOFF = 0.3
+DIVERGE_EPOCH_RISE = 2.0  # an epoch's training loss this far above the phase's best epoch so far
+EXPLODED_OVER_CHANCE = 5.0  # or this far above the loss of a uniform guess, log(classes): never in sane training
+GRAD_EVERY = 10  # steps between gradient-scale samples
+DECIDE_FROM_EPOCH = 2
+
 
 @dataclass
 class Phase:
@@ -28,13 +42,13 @@ class Phase:
     part: str  # classifier | partial | full | all
     epochs: int
     lr: float
-    optimizer: str = "adamw"  # adamw | sgd (nesterov momentum 0.9)
+    optimizer: str = "adamw"  # adamw | sgd (Nesterov momentum 0.9)
 
 
 @dataclass
 class Fit:
     model: nn.Module  # what is trained (the classifier alone when features are cached)
-    train_loader: Callable[[int], object]  # epoch -> loader
+    train_loader: Callable[[int, dict], object]  # (epoch, augment decisions) -> loader
     val_loader: object
     phases: list[Phase]
     num_classes: int
@@ -47,29 +61,33 @@ class Fit:
     patience: int
     save_best: Callable[[dict], None]  # writes best.pt from the current state
     reporter: Reporter
+    augment: dict = field(default_factory=dict)  # {"flip": [on, why] | None (auto: undecided), "jitter": ...}
+    check_augment: Callable[[nn.Module], dict | None] | None = None  # evidence for undecided transforms
+    max_backoffs: int = 3
     interrupt_after: int | None = None  # testing hook: stop as if killed after this epoch
 
 
-def _optimizer(model: nn.Module, phase: Phase, weight_decay: float, steps_per_epoch: int, warmup_epochs: float):
-    """AdamW (or SGD with Nesterov momentum), linear warm-up then cosine decay to 1% of the peak, per step."""
-    part = set_trainable(model, phase.part) if phase.part != "all" else list(model.parameters())
-    decay = [p for p in part if p.ndim > 1]
-    no_decay = [p for p in part if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if phase.optimizer == "sgd":
-        opt = torch.optim.SGD(groups, lr=phase.lr, momentum=0.9, nesterov=True)
-    else:
-        opt = torch.optim.AdamW(groups, lr=phase.lr)
+def _optimizer(model: nn.Module, phase: Phase, weight_decay: float, steps_per_epoch: int, warmup_epochs: float,
+               lr: float, saved: dict | None = None, step: int = 0):
+    """timm's optimizer (no weight decay on biases and norms) and warm-up + cosine schedule to 1% of the peak,
+    updated per step; `saved` optimizer state and `step` put both where an earlier run left them."""
+    import timm.optim
+    from timm.scheduler import CosineLRScheduler
+
+    if phase.part != "all":
+        set_trainable(model, phase.part)
+    opt = timm.optim.create_optimizer_v2(model, opt="sgd" if phase.optimizer == "sgd" else "adamw", lr=lr,
+                                         weight_decay=weight_decay, momentum=0.9)
+    if saved is not None:
+        opt.load_state_dict(saved)
+    for g in opt.param_groups:
+        g["lr"] = g["initial_lr"] = lr
     total = max(1, phase.epochs * steps_per_epoch)
     warm = min(int(warmup_epochs * steps_per_epoch), total // 2)
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        progress = (step - warm) / max(1, total - warm)
-        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    sched = CosineLRScheduler(opt, t_initial=max(1, total - warm), lr_min=0.01 * lr, warmup_t=warm,
+                              warmup_lr_init=lr / max(1, warm), warmup_prefix=True, t_in_epochs=False)
+    sched.step_update(step)
+    return opt, sched
 
 
 def _phase_at(phases: list[Phase], epoch: int) -> tuple[int, int]:
@@ -82,55 +100,162 @@ def _phase_at(phases: list[Phase], epoch: int) -> tuple[int, int]:
     return len(phases) - 1, start - phases[-1].epochs
 
 
+def layer_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
+    """Parameters by layer group: each stage of `blocks`, and each other top-level child (stem, head, classifier)."""
+    groups: dict[str, list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        parts = name.split(".")
+        key = ".".join(parts[:2]) if parts[0] == "blocks" and len(parts) > 2 else parts[0] if len(parts) > 1 else "all"
+        groups.setdefault(key, []).append(p)
+    return groups
+
+
+class GradScale:
+    """RMS of gradients over RMS of weights per layer group, sampled every GRAD_EVERY steps."""
+
+    def __init__(self, model: nn.Module):
+        self.groups = {k: v for k, v in layer_groups(model).items() if any(p.requires_grad for p in v)}
+        self.sq = {k: 0.0 for k in self.groups}
+        self.samples = 0
+
+    def sample(self) -> None:
+        for k, params in self.groups.items():
+            grads = [p.grad for p in params if p.grad is not None]
+            if grads:
+                self.sq[k] += float(sum(n.double() ** 2 for n in torch._foreach_norm(grads)))
+        self.samples += 1
+
+    def ratios(self) -> dict[str, float]:
+        out = {}
+        for k, params in self.groups.items():
+            numel = sum(p.numel() for p in params)
+            w = math.sqrt(sum(float(p.detach().double().pow(2).sum()) for p in params) / numel)
+            g = math.sqrt(self.sq[k] / max(1, self.samples) / numel)
+            out[k] = float(f"{g / w:.4g}") if w > 0 else float("nan")
+        return out
+
+
+def _augment_now(fit: Fit, state: dict) -> dict:
+    """The transforms in force: decided ones as decided, undecided (auto) ones off until there is evidence."""
+    return {k: bool(v and v[0]) for k, v in state["augment"].items()}
+
+
+def _decide(fit: Fit, model: nn.Module, state: dict, epoch: int, total: int) -> None:
+    undecided = [k for k, v in state["augment"].items() if v is None]
+    if not undecided or fit.check_augment is None or epoch < DECIDE_FROM_EPOCH:
+        return
+    verdict = fit.check_augment(model)
+    last_chance = epoch >= max(DECIDE_FROM_EPOCH + 1, total // 3)
+    for k in undecided:
+        if verdict is not None:
+            state["augment"][k] = [verdict[k][0], f"decided after epoch {epoch}: {verdict[k][1]}"]
+        elif last_chance:
+            state["augment"][k] = [False, f"off: after {epoch} epochs the model was still too weak to show "
+                                          "whether it keeps the classes"]
+    if verdict is not None or last_chance:
+        fit.reporter.message("augmentation: " + "; ".join(f"{k} {'on' if state['augment'][k][0] else 'off'} "
+                                                           f"({state['augment'][k][1]})" for k in undecided))
+    model.train()
+
+
 def run(fit: Fit, resume_state: dict | None = None) -> dict:
-    """Train; returns the loop state (history, best epoch, wall time)."""
+    """Train; returns the loop state (history, best epoch, wall time, events, augmentation decisions)."""
     # channels-last runs the depthwise/pointwise convolutions of these networks ~1.4x faster on CPU
     model, device = fit.model.to(fit.device, memory_format=torch.channels_last), fit.device
     total_epochs = sum(p.epochs for p in fit.phases)
     criterion = nn.CrossEntropyLoss(label_smoothing=fit.label_smoothing)
     state = resume_state or {"epoch": 0, "best_top1": -1.0, "best_loss": math.inf, "best_epoch": 0,
-                             "since_best": 0, "history": [], "train_seconds": 0.0, "stopped_early": False}
+                             "since_best": 0, "history": [], "train_seconds": 0.0, "stopped_early": False,
+                             "events": [], "augment": copy.deepcopy(fit.augment), "lr_scale": 1.0, "step": 0,
+                             "stopped": None}
     if resume_state:
         model.load_state_dict(resume_state["model"])
     opt = sched = None
     current_phase = -1
-    steps = len(fit.train_loader(0))
-    while state["epoch"] < total_epochs and not state["stopped_early"]:
+    steps = len(fit.train_loader(0, _augment_now(fit, state)))
+    backoffs = sum(1 for e in state["events"] if e["kind"] == "diverged")
+    while state["epoch"] < total_epochs and not state["stopped_early"] and not state["stopped"]:
         epoch = state["epoch"]
         pi, _ = _phase_at(fit.phases, epoch)
         phase = fit.phases[pi]
         if pi != current_phase:
-            opt, sched = _optimizer(model, phase, fit.weight_decay, steps, fit.warmup_epochs)
-            if resume_state and resume_state.get("phase") == pi and "optimizer" in resume_state:
-                opt.load_state_dict(resume_state["optimizer"])
-                sched.load_state_dict(resume_state["scheduler"])
+            resumed = (current_phase == -1 and resume_state is not None and resume_state.get("phase") == pi
+                       and "optimizer" in resume_state)
+            if not resumed:  # a new phase starts at its own peak rate
+                state.update(step=0, lr_scale=1.0)
+            opt, sched = _optimizer(model, phase, fit.weight_decay, steps, fit.warmup_epochs,
+                                    phase.lr * state["lr_scale"], resume_state["optimizer"] if resumed else None,
+                                    state["step"])
             current_phase = pi
-        torch.manual_seed(fit.seed * 1000 + epoch)  # augmentation and dropout of this epoch
-        loader = fit.train_loader(epoch)
+        snapshot = ({k: v.detach().clone() for k, v in model.state_dict().items()}, copy.deepcopy(opt.state_dict()),
+                    state["step"])
+        torch.manual_seed(fit.seed * 1000 + epoch + 7919 * backoffs)  # augmentation and dropout of this epoch
+        loader = fit.train_loader(epoch, _augment_now(fit, state))
         fit.reporter.epoch_start(epoch, total_epochs, phase.name, len(loader))
         train_mode(model)
-        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        grads = GradScale(model)
+        t0, seen, loss_sum, correct, bad = time.perf_counter(), 0, 0.0, 0, None
         for x, y in loader:
             x = x.to(device, non_blocking=True, memory_format=torch.channels_last) if x.ndim == 4 else x.to(device)
             y = y.to(device, non_blocking=True)
             logits = model(x)
             loss = criterion(logits, y)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                bad = str(value)
+                break
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if state["step"] % GRAD_EVERY == 0:
+                grads.sample()
             opt.step()
-            sched.step()
+            state["step"] += 1
+            sched.step_update(state["step"])
             seen += len(y)
-            loss_sum += float(loss.detach()) * len(y)
+            loss_sum += value * len(y)
             correct += int((logits.argmax(1) == y).sum())
             fit.reporter.batch(loss_sum / seen, correct / seen, seen / (time.perf_counter() - t0))
+        train_loss = loss_sum / max(1, seen)
+        prev = min((m["train_loss"] for m in state["history"] if m["phase"] == phase.name), default=None)
+        chance_loss = math.log(fit.num_classes)
+        if bad is None and train_loss > chance_loss and (
+                (prev is not None and train_loss > DIVERGE_EPOCH_RISE * prev)
+                or train_loss > EXPLODED_OVER_CHANCE * chance_loss):
+            bad = train_loss
+        if bad is not None:
+            fit.reporter.epoch_end_quiet()
+            lr_now = phase.lr * state["lr_scale"]
+            event = {"kind": "diverged", "epoch": epoch + 1, "loss": bad, "lr": lr_now, "backoffs": backoffs}
+            if backoffs >= fit.max_backoffs:
+                state["events"].append({**event, "recovered": False})
+                state["stopped"] = "diverged"
+                fit.reporter.message(f"epoch {epoch + 1}: the loss diverged ({bad}) after {backoffs} restarts at lower "
+                                     "learning rates; stopping with the best checkpoint so far")
+                if state["best_epoch"] == 0:  # no good epoch at all: keep the starting weights as the result
+                    model.load_state_dict(snapshot[0])
+                    fit.save_best(evaluate(model, fit.val_loader, device, fit.num_classes, criterion))
+                break
+            backoffs += 1
+            state["lr_scale"] *= BACKOFF
+            state["events"].append({**event, "recovered": True, "new_lr": phase.lr * state["lr_scale"]})
+            shown = bad if isinstance(bad, str) else f"{bad:.3g}"
+            fit.reporter.message(f"epoch {epoch + 1}: the loss diverged ({shown})"
+                                 f" at lr {lr_now:.3g}; restarting the epoch at {phase.lr * state['lr_scale']:.3g}")
+            model.load_state_dict(snapshot[0])
+            state["step"] = snapshot[2]
+            opt, sched = _optimizer(model, phase, fit.weight_decay, steps, fit.warmup_epochs,
+                                    phase.lr * state["lr_scale"], snapshot[1], state["step"])
+            continue
         train_s = time.perf_counter() - t0
         val = evaluate(model, fit.val_loader, device, fit.num_classes, criterion)
         state["train_seconds"] += train_s
-        better = val["top1"] > state["best_top1"] or (val["top1"] == state["best_top1"] and val["loss"] < state["best_loss"])
+        better = (val["top1"] > state["best_top1"]
+                  or (val["top1"] == state["best_top1"] and val["loss"] < state["best_loss"]))
         metrics = {"epoch": epoch + 1, "epochs": total_epochs, "phase": phase.name,
-                   "lr": opt.param_groups[0]["lr"], "train_loss": loss_sum / seen, "train_top1": correct / seen,
+                   "lr": opt.param_groups[0]["lr"], "train_loss": train_loss, "train_top1": correct / max(1, seen),
                    "val_loss": val["loss"], "val_top1": val["top1"], "images_per_sec": seen / train_s,
-                   "epoch_seconds": time.perf_counter() - t0, "best": better}
+                   "epoch_seconds": time.perf_counter() - t0, "best": better,
+                   "augment": _augment_now(fit, state), "grad_weight_ratio": grads.ratios()}
         if better:
             state.update(best_top1=val["top1"], best_loss=val["loss"], best_epoch=epoch + 1, since_best=0)
             fit.save_best(val)
@@ -138,18 +263,20 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
             state["since_best"] += 1
         state["history"].append(metrics)
         state["epoch"] = epoch + 1
+        _decide(fit, model, state, epoch + 1, total_epochs)
         if pi == len(fit.phases) - 1 and state["since_best"] >= fit.patience and state["epoch"] < total_epochs:
             state["stopped_early"] = True
         _write_metrics(fit.run_dir, state["history"])
         checkpoint.save(fit.run_dir / "last.pt", {
             **{k: v for k, v in state.items() if k not in ("model",)},
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "phase": pi, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()})
+            "phase": pi, "optimizer": opt.state_dict()})
         fit.reporter.epoch_end(metrics)
         if fit.interrupt_after is not None and state["epoch"] >= fit.interrupt_after:
             raise KeyboardInterrupt
     if state["stopped_early"]:
         fit.reporter.message(f"early stop: validation top-1 has not improved for {fit.patience} epochs")
+    _write_metrics(fit.run_dir, state["history"])  # also when no epoch finished (a run stopped by divergence)
     return state
 
 
@@ -168,20 +295,21 @@ def sanity_check(model: nn.Module, batch: tuple, device, steps: int = 80, lr: fl
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     crit = nn.CrossEntropyLoss()
     first = last = None
-    acc = 0.0
-    for step in range(steps):
+    acc, used = 0.0, 0
+    for _ in range(steps):
         logits = model(x)
         loss = crit(logits, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        used += 1
         first = float(loss) if first is None else first
         last = float(loss)
         acc = float((logits.argmax(1) == y).float().mean())
         if acc == 1.0 and last < 0.1 * first:
             break
     passed = acc == 1.0 and last < 0.1 * first
-    return {"passed": passed, "steps": step + 1, "batch": int(len(y)), "initial_loss": first, "final_loss": last,
+    return {"passed": passed, "steps": used, "batch": int(len(y)), "initial_loss": first, "final_loss": last,
             "final_accuracy": acc,
             "verdict": ("pass: the model overfits one batch, the pipeline can learn" if passed else
                         "FAIL: the model cannot overfit one small batch; suspect labels, preprocessing or the "

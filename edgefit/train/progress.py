@@ -36,10 +36,13 @@ class Reporter:
         if self.progress is not None:
             self.progress.update(self.task, advance=1, stats=f"loss {loss:.3f} acc {acc:.3f} {ips:.0f} img/s")
 
-    def epoch_end(self, m: dict) -> None:
+    def epoch_end_quiet(self) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+    def epoch_end(self, m: dict) -> None:
+        self.epoch_end_quiet()
         self.message(f"epoch {m['epoch']}/{m['epochs']} [{m['phase']}] train loss {m['train_loss']:.3f} "
                      f"acc {m['train_top1']:.3f} | val loss {m['val_loss']:.3f} top-1 {m['val_top1']:.3f} | "
                      f"{m['images_per_sec']:.0f} img/s, {m['epoch_seconds']:.1f} s"

@@ -1,4 +1,5 @@
-"""The end of a training run: evaluate the best checkpoint, draw the curves, write summary.json."""
+"""The end of a training run: evaluate the best checkpoint, measure augmented vs clean training images,
+diagnose the run, draw the curves, write summary.json."""
 from __future__ import annotations
 
 import os
@@ -11,10 +12,31 @@ from ..fsutil import atomic_write_bytes, atomic_write_json
 from .evaluate import evaluate
 
 
-def finish(run_dir: Path, cfg, variant, split, sets, weights, strategy, why, optimizer, lr, device, state, data_seconds,
-           wall_seconds) -> dict:
-    from ..data.pipeline import loader
+def _train_check(model, plan, sets, cfg, device) -> dict | None:
+    """Top-1 of the trained model on training images as fed, under each enabled transform, and under the
+    whole augmentation of the run (the augmentation_too_strong rule of thumb)."""
+    from ..data.pipeline import Augment
+    from .augment_check import TRAIN_CHECK_IMAGES, accuracy_under, sample
+    from .config import JITTER
 
+    if plan.strategy == "head":
+        return None
+    aug = plan.final_augment
+    kinds = ("none", "crop") + tuple(t for t in ("flip", "jitter") if aug[t]) + ("all",)
+    strength = cfg.jitter if cfg.jitter else JITTER
+    ds = sets["train"].with_augment(Augment(flip=aug["flip"], jitter=strength if aug["jitter"] else 0.0))
+    picked = sample(len(ds), TRAIN_CHECK_IMAGES, cfg.seed + 1)
+    acc = accuracy_under(model, ds, picked, kinds, device, cfg.seed, strength)
+    acc["clean"] = acc.pop("none")
+    return {k: round(v, 4) for k, v in acc.items()}
+
+
+def finish(run_dir: Path, cfg, plan, sets, state, data_seconds, wall_seconds) -> dict:
+    from ..data.pipeline import loader
+    from .diagnostics import Diagnostic, diagnose
+
+    split, variant, device = plan.split, plan.variant, plan.device
+    plan.final_augment = {k: bool(v and v[0]) for k, v in state["augment"].items()}
     ck = checkpoint.load(run_dir / "best.pt")
     model = checkpoint.build_model(ck).to(device)
     results = {name: evaluate(model, loader(sets[name], 128, False), device, len(split.classes))
@@ -23,6 +45,14 @@ def finish(run_dir: Path, cfg, variant, split, sets, weights, strategy, why, opt
     history = state["history"]
     train_s = state["train_seconds"]
     train_images = sum(len(sets["train"]) for _ in history)
+    train_check = _train_check(model.to(memory_format=torch.channels_last), plan, sets, cfg, device)
+    diags = diagnose(history, state["events"], len(split.classes), val["top1"], val["n"], train_check, plan.lr,
+                     cfg.batch_size)
+    leaks = [f for f in plan.data_checks if f["code"] in ("leak", "label_conflict")]
+    if leaks:
+        diags.insert(0, Diagnostic("suspiciously_good", "error", None,
+                                   "; ".join(f["message"] for f in leaks) + " (before training, by content hash)",
+                                   {"findings": leaks}))
     summary = {
         "variant": variant.name,
         "classes": split.classes,
@@ -39,13 +69,22 @@ def finish(run_dir: Path, cfg, variant, split, sets, weights, strategy, why, opt
         "epochs_run": len(history),
         "epochs_planned": cfg.epochs,
         "stopped_early": state["stopped_early"],
-        "strategy": strategy,
+        "stopped_because": state.get("stopped"),
+        "strategy": plan.strategy,
         "strategy_requested": cfg.strategy,
-        "strategy_reason": why,
-        "weights": weights,
-        "optimizer": optimizer,
-        "lr": lr,
+        "strategy_reason": plan.why,
+        "weights": plan.weights,
+        "optimizer": plan.optimizer,
+        "lr": plan.lr,
         "batch_size": cfg.batch_size,
+        "augment": plan.final_augment,
+        "decisions": {"lr": {"value": plan.lr, "why": plan.lr_reason, "range_test": plan.range_test},
+                      "augment": {k: {"on": bool(v and v[0]), "why": v[1] if v else "undecided"}
+                                  for k, v in state["augment"].items()},
+                      "backoffs": [e for e in state["events"] if e["kind"] == "diverged"]},
+        "train_check": train_check,
+        "diagnostics": [d.to_dict() for d in diags],
+        "data_checks": plan.data_checks,
         "seed": cfg.seed,
         "device": str(device),
         "threads": torch.get_num_threads(),

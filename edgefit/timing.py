@@ -1,7 +1,6 @@
 """Timing: warm-up, then timed runs until both a minimum count and a minimum time are reached."""
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 
@@ -20,12 +19,9 @@ def measure(fn: Callable[[], object], warmup: int = 5, min_runs: int = 20, min_s
 
 
 def summarize(ms: list[float]) -> dict:
-    s = sorted(ms)
+    import numpy as np
 
-    def pct(p: float) -> float:
-        k = (len(s) - 1) * p
-        lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-        return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-    return {"runs": len(s), "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99),
-            "mean_ms": statistics.fmean(s), "std_ms": statistics.pstdev(s), "min_ms": s[0]}
+    a = np.asarray(ms, dtype=np.float64)
+    p50, p90, p99 = (float(v) for v in np.percentile(a, [50, 90, 99]))
+    return {"runs": len(a), "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "mean_ms": float(a.mean()),
+            "std_ms": float(a.std()), "min_ms": float(a.min())}

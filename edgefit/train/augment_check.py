@@ -1,0 +1,67 @@
+"""Evidence for augmentation: does a transform keep the label?
+
+A model trained for a few epochs without flips or colour jitter is asked to classify validation images
+as they are and flipped / jittered. Where a transform keeps the label (a flipped cat is a cat), accuracy
+barely moves; where it changes it (a flipped left arrow is a right arrow), accuracy collapses and the
+mistakes go to the mirror class. Only transforms that keep the label are switched on. After training,
+the same measurement on training images checks the practitioners' rule of thumb: the share of augmented
+training images the model gets wrong should not exceed its validation error by much.
+"""
+from __future__ import annotations
+
+import torch
+
+CHECK_IMAGES = 300
+TRAIN_CHECK_IMAGES = 500
+OPTIONAL = ("flip", "jitter")  # decided from evidence; the random resized crop is always on
+
+
+def accuracy_under(model, ds, indices: list[int], kinds: tuple[str, ...], device, seed: int = 0,
+                   jitter: float = 0.3) -> dict[str, float]:
+    """Top-1 of `model` on images `indices` of `ds` (an ImageSet) as fed (centre crop: 'none') and under each
+    transform alone ('crop', 'flip', 'jitter') or the whole augmentation ('all'). torch's RNG is untouched."""
+    from torchvision.transforms.v2 import functional as F
+
+    from ..data.pipeline import Augment, augment_image
+
+    pp = ds.pp
+    aug = Augment(flip=True, jitter=jitter)
+    labels = torch.tensor([ds.labels[i] for i in indices])
+    out = {}
+    model.eval()
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        raw = [ds.raw(i) for i in indices]
+        for kind in kinds:
+            if kind == "none":
+                imgs = [augment_image(r, pp, None) for r in raw]
+            elif kind == "all":
+                imgs = [augment_image(r, pp, ds.augment or aug) for r in raw]
+            else:
+                imgs = [augment_image(r, pp, aug, only=kind) for r in raw]
+            x = F.normalize(torch.stack(imgs).float().div_(255), list(pp.mean), list(pp.std))
+            preds = torch.cat([model(x[i:i + 128].to(device, memory_format=torch.channels_last)).argmax(1).cpu()
+                               for i in range(0, len(x), 128)])
+            out[kind] = float((preds == labels).float().mean())
+    return out
+
+
+def sample(n_items: int, k: int, seed: int) -> list[int]:
+    g = torch.Generator().manual_seed(seed)
+    return sorted(torch.randperm(n_items, generator=g)[:k].tolist())
+
+
+def decide(acc: dict[str, float], num_classes: int) -> dict | None:
+    """{transform: (on, why)} from accuracy as fed vs under each optional transform; None while the model
+    is too weak for the answer to mean anything."""
+    chance = 1 / num_classes
+    base = acc["none"]
+    if base < chance + 0.25 * (1 - chance):
+        return None
+    tol = max(0.05, 0.25 * (base - chance))
+    out = {}
+    for t in OPTIONAL:
+        keeps = acc[t] >= base - tol
+        out[t] = (keeps, f"validation top-1 {base:.3f} as fed, {acc[t]:.3f} {t}{'ped' if t == 'flip' else 'ed'}: "
+                         + ("the classes survive it" if keeps else f"it changes the class (drop > {tol:.2f})"))
+    return out

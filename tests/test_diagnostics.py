@@ -1,0 +1,76 @@
+"""Training diagnosed by its symptoms: an absurd learning rate, a leaking split, mirror-image classes."""
+import json
+import math
+import shutil
+
+import torch
+from PIL import Image, ImageDraw
+
+from edgefit.train import TrainConfig, train
+
+from .conftest import make_colours, run_cli
+
+VARIANT = "mobilenet_v2_0.35_96"
+
+
+def _codes(summary: dict) -> set[str]:
+    return {d["code"] for d in summary["diagnostics"]}
+
+
+def test_absurd_learning_rate_is_diagnosed_and_does_not_crash(colours, tmp_path):
+    r = run_cli("train", "--variant", VARIANT, "--data", colours, "--weights", "none", "--epochs", "3",
+                "--batch-size", "8", "--lr", "8", "--out", tmp_path / "run", "--json")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    s = json.loads(r.stdout)
+    assert _codes(s) & {"loss_diverged", "loss_bouncing"}
+    d = next(d for d in s["diagnostics"] if d["code"] in ("loss_diverged", "loss_bouncing"))
+    assert "learning rate" in d["message"] and d["severity"] in ("warning", "error")
+    assert s["decisions"]["backoffs"], "the loop restarted at a lower rate"
+    assert all(b["new_lr"] < b["lr"] for b in s["decisions"]["backoffs"] if b.get("recovered"))
+    assert (tmp_path / "run" / "best.pt").is_file()
+    history = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(set(m["grad_weight_ratio"]) for m in history if math.isfinite(m["train_loss"]))
+
+
+def test_validation_images_copied_from_training_are_a_leak(tmp_path):
+    (tmp_path / "src").mkdir()
+    src = make_colours(tmp_path / "src", per_class=16, noise=40, seed=3)
+    root = tmp_path / "split"
+    for cls in ("c0", "c1", "c2"):
+        files = sorted((src / cls).iterdir())
+        (root / "train" / cls).mkdir(parents=True)
+        (root / "val" / cls).mkdir(parents=True)
+        for f in files:
+            shutil.copy(f, root / "train" / cls / f.name)
+        for f in files[:4]:  # every validation image is also a training image
+            shutil.copy(f, root / "val" / cls / f"v{f.name}")
+    s = train(TrainConfig(variant=VARIANT, data=str(root), weights="none", epochs=1, batch_size=8,
+                          out=str(tmp_path / "run")), quiet=True).summary
+    leak = next(f for f in s["data_checks"] if f["code"] == "leak")
+    assert leak["count"] == 12 and leak["severity"] == "error"
+    good = next(d for d in s["diagnostics"] if d["code"] == "suspiciously_good")
+    assert good["severity"] == "error" and "leak" in json.dumps(good["evidence"])
+
+
+def _arrows(root, per_class: int, seed: int):
+    """Two classes that are each other's mirror image: a wedge pointing left or right, jittered in place."""
+    g = torch.Generator().manual_seed(seed)
+    for name, sign in (("left", -1), ("right", 1)):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            cx, cy = (16 + torch.randint(-4, 5, (2,), generator=g)).tolist()
+            r = int(torch.randint(8, 12, (1,), generator=g))
+            im = Image.new("RGB", (32, 32), (30, 30, 30))
+            ImageDraw.Draw(im).polygon([(cx + sign * r, cy), (cx - sign * r, cy - r), (cx - sign * r, cy + r)],
+                                       fill=(230, 230, 230))
+            im.save(root / name / f"{i}.png")
+    return root
+
+
+def test_flip_is_switched_off_for_mirror_image_classes(tmp_path):
+    data = _arrows(tmp_path / "arrows", per_class=150, seed=0)
+    s = train(TrainConfig(variant=VARIANT, data=str(data), weights="none", epochs=12, batch_size=16,
+                          out=str(tmp_path / "run")), quiet=True).summary
+    flip = s["decisions"]["augment"]["flip"]
+    assert flip["on"] is False and "changes the class" in flip["why"], flip
+    assert s["augment"]["flip"] is False

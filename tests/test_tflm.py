@@ -1,0 +1,50 @@
+"""Every zoo family's int8 export runs in TensorFlow Lite Micro, and its arena is what edgefit reports."""
+import copy
+
+import pytest
+import torch
+
+from edgefit import checkpoint, zoo
+from edgefit.data.pipeline import Preprocess
+from edgefit.export import export
+from edgefit.export.deploy_form import deploy_form
+from edgefit.tflm import measure_arena
+
+from .conftest import make_colours
+
+# one variant per family, the cheapest to export (registry-driven: a new family is tested without an edit)
+FAMILY_VARIANTS = sorted({v.family: v.name for v in sorted(zoo.variants(), key=lambda v: (-v.resolution, v.name))
+                          }.values())
+
+
+@pytest.fixture(scope="module")
+def calib(tmp_path_factory):
+    return make_colours(tmp_path_factory.mktemp("calib"), per_class=4, noise=40, seed=5)
+
+
+def test_deploy_form_computes_the_same_function():
+    torch.manual_seed(0)
+    model = zoo.build_model(zoo.get_variant("mobilenet_v3_small_0.75_96"), 3).eval()
+    deployed = deploy_form(copy.deepcopy(model))
+    assert not any(isinstance(m, torch.nn.Hardsigmoid) for m in deployed.modules())
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(deployed(x), model(x), atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FAMILY_VARIANTS)
+def test_every_family_int8_tflite_runs_in_tflite_micro(name, calib, tmp_path):
+    v = zoo.get_variant(name)
+    torch.manual_seed(0)
+    model = zoo.build_model(v, 3).eval()
+    pp = Preprocess(v.resolution, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)).to_dict()
+    ck = checkpoint.save(tmp_path / "ck.pt", checkpoint.model_checkpoint(model, name, ["c0", "c1", "c2"], pp,
+                                                                         {"source": "none"}))
+    export(ck, tmp_path / "art", formats="tflite", precisions="int8", io="int8", calib=str(calib),
+           calib_samples=12, verify=False)
+    arena = measure_arena(tmp_path / "art" / "model_int8.tflite")
+    assert arena.ok, arena.error
+    assert arena.total_bytes == arena.head_bytes + arena.tail_bytes
+    assert arena.head_bytes >= 2 * 3 * v.resolution ** 2  # at least an int8 input and a tensor as large
+    assert arena.tail_bytes > 0
