@@ -6,7 +6,7 @@ build` writes it (float I/O) and as a microcontroller build writes it (`--io int
 TFLM's interpreter (edgefit.tflm). Records predicted ram_kb (select's cost model), the measured arena
 (total = head: activations + tail: persistent), and the prediction's error against the total.
 
-    .venv/bin/python bench/ram_truth.py [--families mobilenet_v2,...]
+    .venv/bin/python bench/ram_truth.py --label after [--families mobilenet_v2,...]
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def main() -> None:
     import torch
 
     from edgefit import checkpoint, zoo
-    from edgefit.costs import zoo_stats
+    from edgefit.costs import peak_ram_bytes, zoo_stats
     from edgefit.data.pipeline import Preprocess
     from edgefit.export import export
     from edgefit.tflm import measure_arena
@@ -65,8 +65,8 @@ def main() -> None:
             pp = Preprocess(v.resolution, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)).to_dict()
             ck = checkpoint.save(Path(tmp) / f"{name}.pt", checkpoint.model_checkpoint(
                 model, name, [f"c{i}" for i in range(10)], pp, {"source": "none"}))
-            predicted = stats[name]["peak_act_elems"] / 1024  # int8: one byte per element
             for io in ("float", "int8"):
+                predicted = peak_ram_bytes(stats[name], "int8", io) / 1024
                 art = Path(tmp) / f"{name}-{io}"
                 export(ck, art, formats="tflite", precisions="int8", io=io, calib=str(calib), calib_samples=12,
                        verify=False)

@@ -29,10 +29,13 @@ KEYS = {
     "min_accuracy": "minimum top-1 as a fraction, 0.5 = 50%",
     "precision": "int8 | float16 | float32",
     "num_classes": "number of output classes",
+    "runtime": "optional: tflite-micro for a microcontroller (int8 model input/output, only ops TFLite Micro "
+               "has kernels for, RAM measured in TFLite Micro); leave out otherwise",
     "op_flops_per_sec": "optional effective FLOP/s per op class (standard, depthwise, pointwise, dense), "
                         "as written by `edgefit calibrate`",
 }
 OP_CLASSES = ("standard", "depthwise", "pointwise", "dense")
+RUNTIMES = ("tflite-micro",)
 REQUIRED = ("name", "storage_kb", "target_fps", "min_accuracy")
 
 
@@ -78,6 +81,7 @@ class Budget(BaseModel):
     precision: Literal["int8", "float16", "float32"] = "int8"
     num_classes: int = 1000
     op_flops_per_sec: dict | None = None
+    runtime: Literal["tflite-micro"] | None = None
 
     @field_validator("op_flops_per_sec", mode="before")
     @classmethod
@@ -139,6 +143,25 @@ class Budget(BaseModel):
         if v not in PRECISIONS:
             raise ValueError(f"{v!r} is not one of {', '.join(PRECISIONS)}{did_you_mean(v, PRECISIONS)}")
         return v
+
+    @field_validator("runtime", mode="before")
+    @classmethod
+    def _runtime(cls, v, info):
+        if v not in RUNTIMES:
+            raise ValueError(f"{v!r} is not a runtime edgefit targets specially{did_you_mean(str(v), RUNTIMES)}; "
+                             f"use {' or '.join(RUNTIMES)}, or leave the key out")
+        return v
+
+    @model_validator(mode="after")
+    def _micro_is_int8(self):
+        if self.runtime == "tflite-micro" and self.precision != "int8":
+            raise ValueError(f"precision: TFLite Micro runs int8 models; set precision: int8 (got {self.precision})")
+        return self
+
+    @property
+    def io(self) -> str:
+        """The deployed model's input/output type: int8 on a microcontroller, else float."""
+        return "int8" if self.runtime == "tflite-micro" else "float"
 
     @field_validator("num_classes", mode="before")
     @classmethod

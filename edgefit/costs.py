@@ -9,7 +9,10 @@ here from those statistics:
   budget's op_flops_per_sec (from `edgefit calibrate`); FPS = 1 / latency
 - deployable file size = weights at the precision's width + per-output-channel bias and
   quantization parameters + per-operator and fixed format overhead (coefficients in SIZE_MODEL)
-- peak activation memory = peak live activation elements * bytes per element
+- RAM: for int8, the arena TensorFlow Lite Micro allocates (bench/ram_truth.py checks it): the liveness
+  peak of the graph as deployed (trace.py; with float I/O at least 5 bytes per input element, the float
+  input and its int8 copy alive together) plus the runtime's persistent memory (TFLM_TAIL, fitted); for
+  float16 / float32, peak live activation elements * bytes per element (activations only)
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from .fsutil import atomic_write_json
 from .precision import Precision
 from .verdict import Figure, Figures
 
-COST_MODEL_VERSION = 3
+COST_MODEL_VERSION = 4
 
 # Bytes in a TFLite flatbuffer written by edgefit export (onnx2tf). int8 per output channel: an int32
 # bias plus float32 scales and int64 zero points (~28 B by construction). The per-channel and per-op
@@ -39,6 +42,14 @@ SIZE_MODEL = {
     "float16": {"weight": 2, "per_channel": 0.8, "per_op": 271, "fixed": 0},
     "float32": {"weight": 4, "per_channel": 1.5, "per_op": 177, "fixed": 0},
 }
+
+
+# TFLite Micro's persistent arena ("tail": tensor structs, per-channel requantization multipliers and
+# shifts, op data) in bytes per output channel and per op. Fitted (least squares, no intercept) to the tails
+# TFLM reported for one variant of each of the 7 families in bench/ram_truth.py (the tail does not depend
+# on the resolution): max error 4.6% of the tail. ~8 B per channel is TFLM's int32 multiplier + shift.
+TFLM_TAIL = {"per_channel": 7.82, "per_op": 173.7}
+IO_TYPES = ("float", "int8")
 
 
 def cache_dir() -> Path:
@@ -96,8 +107,23 @@ def predicted_size_bytes(stats: dict, precision: str) -> float:
             + stats["ops"] * c["per_op"] + c["fixed"])
 
 
-def peak_ram_bytes(stats: dict, precision: str) -> float:
-    return stats["peak_act_elems"] * Precision.parse(precision).bytes_per_element
+def peak_ram_bytes(stats: dict, precision: str, io: str = "float") -> float:
+    """Predicted RAM in bytes. int8: TFLM's arena (activations of the deployed graph + persistent memory) for
+    float or int8 model input/output; other precisions: peak activations only (see ram_how)."""
+    p = Precision.parse(precision)
+    if p is not Precision.INT8:
+        return stats["peak_act_elems"] * p.bytes_per_element
+    head = stats["peak_act_elems"]
+    if io == "float":  # the float32 input and its int8 copy are alive together
+        head = max(head, 5 * stats["input_elems"])
+    return head + stats["out_channels"] * TFLM_TAIL["per_channel"] + stats["ops"] * TFLM_TAIL["per_op"]
+
+
+def ram_how(precision: str, io: str = "float") -> str:
+    if Precision.parse(precision) is Precision.INT8:
+        return (f"predicted TFLite Micro arena, {io} I/O: activations of the graph as deployed (liveness) "
+                "+ persistent memory (fitted per channel and op)")
+    return f"predicted peak activation memory at {Precision.parse(precision).value} (tensor liveness)"
 
 
 @dataclass(frozen=True)
@@ -109,11 +135,12 @@ class Cost:
     latency_ms: float
     fps: float
     latency_method: str = "2 x MACs / flops_per_sec"
+    ram_method: str = "predicted peak activation memory (tensor liveness)"
 
     def figures(self, accuracy: Figure | None = None) -> Figures:
         """The cost as the verdict's predicted figures."""
         return Figures(storage_kb=Figure(self.size_kb, "predicted file size (cost model)"),
-                       ram_kb=Figure(self.peak_ram_kb, "predicted peak activation memory (tensor liveness)"),
+                       ram_kb=Figure(self.peak_ram_kb, self.ram_method),
                        latency_ms=Figure(self.latency_ms, f"predicted: {self.latency_method}"), accuracy=accuracy)
 
 
@@ -144,6 +171,7 @@ def cost(stats: dict, budget: Budget, precision: str | None = None) -> Cost:
     return Cost(
         macs=int(stats["macs"]), params=int(stats["params"]),
         size_kb=predicted_size_bytes(stats, p) / 1024,
-        peak_ram_kb=peak_ram_bytes(stats, p) / 1024,
+        peak_ram_kb=peak_ram_bytes(stats, p, budget.io) / 1024,
         latency_ms=latency.value, fps=1000 / latency.value, latency_method=latency.how,
+        ram_method=ram_how(p, budget.io),
     )

@@ -8,6 +8,12 @@ the op that creates it to the last op that reads it (residual branches stay aliv
 Views and in-place ops alias their input. As deployed runtimes fuse batch norm and activations into
 the producing convolution, a unary elementwise op whose input has no later reader reuses its input's
 buffer. Weights and buffers are not activations and are not counted.
+
+The graph is the one TFLite deploys (what a microcontroller's planner sees, checked against TensorFlow
+Lite Micro's arena by bench/ram_truth.py): a strided convolution whose symmetric PyTorch padding differs
+from TF's SAME padding (e.g. stride 2, 3x3, even input: PyTorch pads 1/1, SAME pads 0/1) is exported as an
+explicit PAD, a full padded copy of its input, before a VALID convolution; an explicit `constant_pad_nd`
+in front of a convolution (the TF-ported timm networks) is folded into a SAME convolution and costs nothing.
 """
 from __future__ import annotations
 
@@ -71,7 +77,19 @@ class _Liveness(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
+        name = func._schema.name.split("::")[-1]
+        if name == "constant_pad_nd" and args and id(args[0]) in self.buf_of:
+            self.buf_of[id(result)] = self.buf_of[id(args[0])]  # folded into the next convolution (SAME)
+            self.keep.append(result)
+            return result
         ins = self._buffers(args, []) + self._buffers(kwargs, [])
+        if name == "convolution" and ins and id(args[0]) in self.buf_of:
+            padded = _explicit_pad_elems(args)
+            if padded:  # the exporter's PAD op: a padded copy of the input, read by the convolution only
+                pad_buf = len(self.size)
+                self.size.append(padded)
+                self.events.append(("pad", [ins[0]], [pad_buf]))
+                ins = [pad_buf] + ins[1:]
         weight_input = any(id(a) in self.weight_ids for a in args if isinstance(a, torch.Tensor))
         outs_t = result if isinstance(result, (list, tuple)) else [result]
         outs: list[int] = []
@@ -96,7 +114,6 @@ class _Liveness(TorchDispatchMode):
             self.size.append(t.numel())
             self.keep.append(t)
             outs.append(self.buf_of[id(t)])
-        name = func._schema.name.split("::")[-1]
         self.events.append((name, ins, outs))
         return result
 
@@ -146,6 +163,32 @@ class _Liveness(TorchDispatchMode):
             peak = max(peak, live)
         compute_ops = sum(1 for name, ins, outs in self.events if outs)
         return peak, compute_ops - fused
+
+
+def _same_pads(size: int, k: int, s: int, d: int) -> tuple[int, int]:
+    """TF's SAME padding (before, after) of one spatial dimension."""
+    eff = (k - 1) * d + 1
+    total = max((-(-size // s) - 1) * s + eff - size, 0)
+    return total // 2, total - total // 2
+
+
+def _explicit_pad_elems(args) -> int:
+    """Elements of the padded copy TFLite needs before this aten.convolution, or 0 when its padding is
+    VALID or SAME (args: input, weight, bias, stride, padding, dilation, transposed, ...)."""
+    x, w, _, stride, padding, dilation = args[:6]
+    if len(args) > 6 and args[6]:  # transposed
+        return 0
+    n, c, h, wd = x.shape
+    pads = []
+    for size, k, s_, p, d in zip((h, wd), w.shape[2:], stride, padding, dilation, strict=True):
+        if p == 0:
+            pads.append((0, 0))
+            continue
+        if _same_pads(size, k, s_, d) == (p, p):
+            pads.append((p, p))
+            continue
+        return int(n * c * (h + 2 * padding[0]) * (wd + 2 * padding[1]))
+    return 0
 
 
 def op_class(m: torch.nn.Module) -> str | None:

@@ -40,6 +40,8 @@ def test_peak_times_efficiency(write_budget):
 def test_defaults(write_budget):
     b = load_budget(write_budget(VALID))
     assert (b.precision, b.num_classes, b.runtime_kb, b.ram_kb) == ("int8", 1000, 0.0, None)
+    assert (b.runtime, b.io) == (None, "float")
+    assert load_budget(write_budget(VALID + "runtime: tflite-micro\n")).io == "int8"
 
 
 ALIAS_BOMB = VALID + 'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n' \
@@ -72,6 +74,8 @@ BAD = {
     "alias_bomb": (ALIAS_BOMB, "alias"),
     "duplicate_key": (VALID + "storage_kb: 200\n", "appears twice"),
     "empty_name": (VALID.replace("name: t", "name: ''"), "name"),
+    "runtime": (VALID + "runtime: tflite-mirco\n", "did you mean tflite-micro"),
+    "micro_float": (VALID + "runtime: tflite-micro\nprecision: float32\n", "TFLite Micro runs int8 models"),
 }
 
 

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from edgefit.budget import budget_from_mapping, load_budget
+from edgefit.costs import zoo_stats
 from edgefit.select import select
 
 from .conftest import BUDGETS, SOC_X, run_cli
@@ -94,12 +95,16 @@ def test_ram_and_runtime_lines():
 
 
 def test_precision_scales_size():
+    stats = zoo_stats(1000)
     int8 = select(_budget()).to_dict()["feasible"]
     fp32 = {c["name"]: c for c in select(_budget(precision="float32")).to_dict()["feasible"]}
     for c in int8:
         if c["name"] in fp32:
             assert 3.0 < fp32[c["name"]]["size_kb"] / c["size_kb"] < 4.1
-            assert fp32[c["name"]]["peak_ram_kb"] == pytest.approx(4 * c["peak_ram_kb"], abs=0.5)
+            # float: activations at 4 bytes; int8: TFLM's arena, more than a quarter of that (I/O, persistent)
+            assert fp32[c["name"]]["peak_ram_kb"] == pytest.approx(4 * stats[c["name"]]["peak_act_elems"] / 1024,
+                                                                   abs=0.5)
+            assert c["peak_ram_kb"] > fp32[c["name"]]["peak_ram_kb"] / 4
 
 
 def test_nearest_miss_for_storage(write_budget):

@@ -1,4 +1,4 @@
-"""Every zoo family's int8 export runs in TensorFlow Lite Micro, and its arena is what edgefit reports."""
+"""Every zoo family's int8 export runs in TensorFlow Lite Micro, and select's RAM estimate is its arena."""
 import copy
 
 import pytest
@@ -6,9 +6,11 @@ import torch
 
 from edgefit import checkpoint, zoo
 from edgefit.data.pipeline import Preprocess
+from edgefit.costs import peak_ram_bytes
 from edgefit.export import export
 from edgefit.export.deploy_form import deploy_form
 from edgefit.tflm import measure_arena
+from edgefit.trace import measure_variant
 
 from .conftest import make_colours
 
@@ -48,3 +50,5 @@ def test_every_family_int8_tflite_runs_in_tflite_micro(name, calib, tmp_path):
     assert arena.total_bytes == arena.head_bytes + arena.tail_bytes
     assert arena.head_bytes >= 2 * 3 * v.resolution ** 2  # at least an int8 input and a tensor as large
     assert arena.tail_bytes > 0
+    predicted = peak_ram_bytes(measure_variant(v, 3).to_dict(), "int8", io="int8")
+    assert predicted == pytest.approx(arena.total_bytes, rel=0.05)  # select's estimate, before any export

@@ -76,7 +76,7 @@ def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | 
     """The verdict's lines for one measured artifact: its file, its predicted RAM and target latency (the
     cost model's one prediction, from the reference network or the ONNX graph's MACs), the FPS measured
     here, and its accuracy on --data."""
-    from ..costs import peak_ram_bytes, predict_latency
+    from ..costs import peak_ram_bytes, predict_latency, ram_how
     from ..precision import Precision
     from ..verdict import Figure, Figures, judge
 
@@ -87,8 +87,8 @@ def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | 
     precision = Precision.parse((unit.meta or {}).get("precision") or budget.precision)
     ram = latency = None
     if stats:
-        ram = Figure(peak_ram_bytes(stats, precision) / 1024,
-                     f"predicted peak activation memory at {precision.value} (tensor liveness of the network)")
+        io = "int8" if ((unit.meta or {}).get("input") or {}).get("dtype") == "int8" else "float"
+        ram = Figure(peak_ram_bytes(stats, precision, io) / 1024, ram_how(precision, io))
     ram, ram_predicted = measured_ram(unit.path, precision, ram) if budget.ram_kb is not None else (ram, None)
     if stats or macs:
         latency = predict_latency(stats or {"macs": macs}, budget)

@@ -41,3 +41,5 @@ def validate(budget_file: str, as_json: bool):
     click.echo(f"  ram          {ram}")
     click.echo(f"  accuracy     top-1 at least {b.min_accuracy:.3f}")
     click.echo(f"  precision    {b.precision}, {b.num_classes} classes")
+    if b.runtime:
+        click.echo(f"  runtime      {b.runtime}: {b.io} model input/output, RAM = the arena it allocates")

@@ -100,6 +100,9 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
     if not split.files["test"] or not split.files["val"]:
         raise BadInput(f"{opts.data} leaves no held-out images for validation and test; a build needs at least "
                        "7 images per class (or train/, val/ and test/ folders)")
+    if budget.runtime == "tflite-micro" and "tflite" not in opts.formats:
+        raise BadInput(f"{budget_path} targets TFLite Micro (runtime: tflite-micro), which runs .tflite files; "
+                       "add tflite to --format")
     budget = budget.with_num_classes(n)
     cost_budget = budget.model_copy(update={"min_accuracy": 0.0})  # select and prune on the cost lines only
     (out / "stages").mkdir(parents=True, exist_ok=True)  # marks the folder as a build from here on
@@ -137,8 +140,10 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
         source_sha = train_out["best_sha256"]
     precision = Precision.parse(budget.precision).value
     art_dir = out / "artifacts"
-    exported = stages.run("export", {"from": source_sha, "formats": opts.formats, "precision": precision},
-                          lambda resume: st.stage_export(final_run, art_dir, opts.formats, precision), workdir=art_dir)
+    exported = stages.run("export", {"from": source_sha, "formats": opts.formats, "precision": precision,
+                                     "io": budget.io},
+                          lambda resume: st.stage_export(final_run, art_dir, opts.formats, precision, budget.io),
+                          workdir=art_dir)
     evaluated = stages.run("evaluate", {"artifacts": exported["sha256"]},
                            lambda resume: st.stage_evaluate(art_dir, final_run))
     qat = None
@@ -148,8 +153,9 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
         trained = stages.run("qat", {"from": source_sha, "epochs": QAT_EPOCHS, "batch_size": opts.batch_size},
                              lambda resume: st.stage_qat(final_run, qat_run, opts, quiet), workdir=qat_run)
         ex_q = stages.run("export_qat", {"from": trained["best_sha256"], "formats": opts.formats,
-                                         "precision": precision},
-                          lambda resume: st.stage_export(qat_run, qat_art, opts.formats, precision), workdir=qat_art)
+                                         "precision": precision, "io": budget.io},
+                          lambda resume: st.stage_export(qat_run, qat_art, opts.formats, precision, budget.io),
+                          workdir=qat_art)
         ev_q = stages.run("evaluate_qat", {"artifacts": ex_q["sha256"]},
                           lambda resume: st.stage_evaluate(qat_art, qat_run))
         kept = st.score(ex_q, ev_q) > st.score(exported, evaluated)

@@ -6,7 +6,7 @@ import copy
 import json
 from pathlib import Path
 
-from ..errors import BadInput
+from ..errors import BadInput, NothingFits
 from .stages import file_digest
 
 VAL_FRACTION = TEST_FRACTION = 0.15
@@ -135,14 +135,25 @@ def stage_compress(run_dir: Path, out: Path, cost_budget, opts, quiet: bool) -> 
             "best_sha256": file_digest(out / "best.pt")}
 
 
-def stage_export(run_dir: Path, art_dir: Path, formats: str, precision: str) -> dict:
+def stage_export(run_dir: Path, art_dir: Path, formats: str, precision: str, io: str = "float") -> dict:
+    """Export and verify; for a microcontroller (io int8) the final TFLite must also run in TFLite Micro."""
     from ..export import export
 
-    m = export(run_dir, art_dir, formats=formats, precisions=precision, verify=True)
+    m = export(run_dir, art_dir, formats=formats, precisions=precision, io=io, verify=True)
     files = [a["file"] for a in m["artifacts"]]
     final = next((f for f in files if f.endswith(".tflite")), files[0])
+    tflm = None
+    if io == "int8":
+        from ..tflm import measure_arena
+
+        arena = measure_arena(art_dir / final)
+        if not arena.ok:
+            raise NothingFits(f"{m['variant']}: {final} does not run on TensorFlow Lite Micro ({arena.error}); "
+                              "choose another variant (edgefit build --search 3 tries the next ones)")
+        tflm = arena.to_dict()
     v = m["verify"]
-    return {"files": files, "final": final, "sha256": {f: file_digest(art_dir / f) for f in files},
+    return {"files": files, "final": final, "io": io, "tflm": tflm,
+            "sha256": {f: file_digest(art_dir / f) for f in files},
             "macs": m["macs"], "params": m["params"],
             "parity": {"passed": v["passed"], "samples": v["samples"], "images": v["images"],
                        "artifacts": [{k: a[k] for k in ("file", "max_rel_error", "top1_agreement", "tolerance",
