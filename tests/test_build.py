@@ -133,8 +133,9 @@ def test_budget_stating_other_num_classes_is_bad_input(data, tmp_path):
 
 
 def test_interrupted_build_resumes_without_redoing_finished_stages(data, tmp_path):
+    """Also the microcontroller build: int8 input/output, run in TFLite Micro, RAM line measured there."""
     budget = tmp_path / "b.yaml"
-    budget.write_text(BUDGET.format(acc=0.0))
+    budget.write_text(BUDGET.format(acc=0.0) + "runtime: tflite-micro\n")
     out = tmp_path / "out"
     cmd = [str(Path(sys.executable).with_name("edgefit")), "build", str(budget), "--data", str(data),
            "--out", str(out), "--weights", "none", "--epochs", "15", "--batch-size", "8", "--max-resolution", "96"]
@@ -158,7 +159,15 @@ def test_interrupted_build_resumes_without_redoing_finished_stages(data, tmp_pat
     assert (out / "stages" / "select.json").read_text() == select_record
     history = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert [m["epoch"] for m in history] == list(range(1, len(history) + 1)) and len(history) > done_before
-    assert json.loads((out / "report.json").read_text())["model"]["epochs_run"] == len(history)
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["model"]["epochs_run"] == len(history)
+    manifest = json.loads((out / "artifacts" / "edgefit.json").read_text())
+    tfl = next(a for a in manifest["artifacts"] if a["file"] == "model_int8.tflite")
+    assert tfl["input"]["dtype"] == "int8" and tfl["output"]["dtype"] == "int8"
+    ram = next(ln for ln in rep["lines"] if ln["constraint"] == "ram_kb")
+    arena = json.loads((out / "stages" / "export.json").read_text())["outputs"]["tflm"]
+    assert ram["measured"] and "TensorFlow Lite Micro" in ram["note"]
+    assert ram["value"] == pytest.approx(arena["total_bytes"] / 1024, abs=0.06)
 
 
 def test_search_ranks_candidates_on_the_data_and_qat_always_runs(data, tmp_path):

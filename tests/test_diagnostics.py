@@ -74,3 +74,19 @@ def test_flip_is_switched_off_for_mirror_image_classes(tmp_path):
     flip = s["decisions"]["augment"]["flip"]
     assert flip["on"] is False and "changes the class" in flip["why"], flip
     assert s["augment"]["flip"] is False
+
+
+def test_gradient_scale_must_stay_out_of_line_to_be_reported():
+    """A fresh classifier's ratio is high for an epoch (tiny initial weights): reported only if it persists."""
+    from edgefit.train.diagnostics import gradient_findings
+
+    normal = {"stem": 0.02, "blocks.0": 0.01, "blocks.1": 0.015, "blocks.2": 0.012}
+    once = [{"epoch": 1, "grad_weight_ratio": {**normal, "classifier": 5.0}},
+            {"epoch": 2, "grad_weight_ratio": {**normal, "classifier": 0.05}},
+            {"epoch": 3, "grad_weight_ratio": {}}]  # an epoch too short to sample
+    assert gradient_findings(once) == []
+    stays = once[:1] + [{"epoch": 2, "grad_weight_ratio": {**normal, "classifier": 4.0}}]
+    found = gradient_findings(stays)
+    assert [(d.code, d.epoch, d.evidence["group"]) for d in found] == [("exploding_gradients", 2, "classifier")]
+    nan = [{"epoch": 1, "grad_weight_ratio": {**normal, "blocks.1": float("nan")}}]
+    assert [d.code for d in gradient_findings(nan)] == ["exploding_gradients"]

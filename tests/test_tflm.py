@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from edgefit import checkpoint, zoo
-from edgefit.data.pipeline import Preprocess
 from edgefit.costs import peak_ram_bytes
+from edgefit.data.pipeline import Preprocess
 from edgefit.export import export
 from edgefit.export.deploy_form import deploy_form
 from edgefit.tflm import measure_arena

@@ -25,6 +25,7 @@ OVERFIT_GAP = 0.15
 UNDERFIT_TRAIN = 0.80
 SMALL_VAL = 200
 GRAD_SPREAD = 100.0  # a group's gradient/weight ratio this far from the median of the groups
+GRAD_EPOCHS = 2  # ... in this many epochs running
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,10 @@ def augmentation_findings(train_check: dict | None, val_top1: float) -> list[Dia
 
 
 def gradient_findings(history: list[dict]) -> list[Diagnostic]:
-    out, seen = [], set()
+    """A layer group whose gradient/weight scale is out of line with the others in GRAD_EPOCHS epochs running
+    (non-finite: at once). One epoch is not enough: a freshly initialised classifier (std 0.01) has tiny
+    weights, so its ratio is far above the others' until its weights have grown."""
+    out, seen, streak = [], set(), {}
     for m in history:
         ratios = m.get("grad_weight_ratio") or {}
         finite = sorted(v for v in ratios.values() if _finite(v) and v > 0)
@@ -172,7 +176,10 @@ def gradient_findings(history: list[dict]) -> list[Diagnostic]:
                 code = "exploding_gradients"
             elif v < med / GRAD_SPREAD:
                 code = "vanishing_gradients"
-            if code and (code, group) not in seen:
+            for c in ("exploding_gradients", "vanishing_gradients"):
+                streak[c, group] = streak.get((c, group), 0) + 1 if c == code else 0
+            persistent = code and (streak[code, group] >= GRAD_EPOCHS or not _finite(v))
+            if persistent and (code, group) not in seen:
                 seen.add((code, group))
                 out.append(Diagnostic(code, "warning", m["epoch"],
                                       f"layer group {group}: gradient/weight scale {v:.2g} vs a "

@@ -126,7 +126,10 @@ class GradScale:
         self.samples += 1
 
     def ratios(self) -> dict[str, float]:
+        """Per group; empty when the epoch had no sampled step (short epochs), never a made-up 0."""
         out = {}
+        if not self.samples:
+            return out
         for k, params in self.groups.items():
             numel = sum(p.numel() for p in params)
             w = math.sqrt(sum(float(p.detach().double().pow(2).sum()) for p in params) / numel)
