@@ -42,6 +42,8 @@ bench: install
 	$(BIN)/python bench/latency_prediction.py
 	$(BIN)/python bench/prune_tradeoff.py
 	$(BIN)/python bench/build_demo.py
+	$(BIN)/python bench/ram_truth.py --label current
+	$(BIN)/python bench/train_defaults.py --label current
 
 clean:
 	rm -rf $(VENV) build *.egg-info

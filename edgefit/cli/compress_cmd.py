@@ -34,12 +34,13 @@ def compress_cmd(run_dir, prune_ratio, target_macs, budget_file, steps, round_to
       edgefit compress runs/demo-train --qat --out runs/demo-qat
     """
     from ..budget import load_budget
-    from ..compress import compress
+    from ..compress import CompressOptions, compress
 
     budget = load_budget(budget_file) if budget_file else None
-    s = compress(run_dir, out, prune_ratio=prune_ratio, target_macs=target_macs, budget=budget, steps=steps,
-                 round_to=round_to, finetune_epochs=finetune_epochs, batch_size=batch_size, lr=lr, quiet=as_json,
-                 qat=qat, qat_epochs=qat_epochs, qat_lr=qat_lr)
+    opts = CompressOptions(prune_ratio=prune_ratio, target_macs=target_macs, budget=budget, steps=steps,
+                           round_to=round_to, finetune_epochs=finetune_epochs, batch_size=batch_size, lr=lr,
+                           qat=qat, qat_epochs=qat_epochs, qat_lr=qat_lr)
+    s = compress(run_dir, out, opts, quiet=as_json)
     if as_json:
         click.echo(json.dumps(s, indent=2))
         return

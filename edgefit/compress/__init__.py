@@ -12,11 +12,57 @@ import copy
 import json
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BadInput, NothingFits
 
 MAX_CHANNEL_RATIO = 0.9
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    """What `edgefit compress` does: exactly one of prune_ratio / target_macs / budget, or qat alone (or after)."""
+
+    prune_ratio: float | None = None  # share of MACs to remove
+    target_macs: float | None = None
+    budget: object = None  # a Budget: prune only as much as its cost lines need
+    steps: int = 3
+    round_to: int = 8
+    finetune_epochs: int = 5
+    step_epochs: int = 1
+    batch_size: int = 64
+    lr: float | None = None
+    seed: int = 0
+    qat: bool = False
+    qat_epochs: int = 3
+    qat_lr: float | None = None
+
+    @property
+    def prunes(self) -> bool:
+        return any(x is not None for x in (self.prune_ratio, self.target_macs, self.budget))
+
+    def validate(self) -> None:
+        given = sum(x is not None for x in (self.prune_ratio, self.target_macs, self.budget))
+        if given > 1 or (given == 0 and not self.qat):
+            raise BadInput("give exactly one of --prune-ratio, --target-macs, --budget (or --qat alone)")
+        if self.prune_ratio is not None and not 0 < self.prune_ratio < 1:
+            raise BadInput(f"--prune-ratio is the share of MACs to remove, in (0, 1); got {self.prune_ratio}")
+        if min(self.steps, self.round_to, self.finetune_epochs, self.qat_epochs) < 1:
+            raise BadInput("--steps, --round-to, --finetune-epochs and --qat-epochs must be 1 or more")
+
+
+@dataclass
+class _Source:
+    """The trained run being compressed, as _prune needs it."""
+
+    model: object
+    ck: dict
+    run_dir: Path
+    split: object
+    resolution: int
+    train_args: dict = field(default_factory=dict)  # TrainConfig fields shared by every fine-tune
+    top1: float = 0.0
 
 
 def _pruner(model, resolution: int, ratio: float, steps: int, round_to: int):
@@ -92,31 +138,21 @@ def host_latency_ms(model, resolution: int, threads: int = 2) -> float:
     return measure(lambda: sess.run(None, feed), min_runs=30, min_seconds=1.0)["p50_ms"]
 
 
-def compress(run_dir: str | Path, out: str | Path, prune_ratio: float | None = None,
-             target_macs: float | None = None, budget=None, steps: int = 3, round_to: int = 8,
-             finetune_epochs: int = 5, step_epochs: int = 1, batch_size: int = 64, lr: float | None = None,
-             seed: int = 0, quiet: bool = False, qat: bool = False, qat_epochs: int = 3,
-             qat_lr: float | None = None) -> dict:
-    """Prune the run in `run_dir` and/or fine-tune it with fake quantization (`qat`) into a new run
+def compress(run_dir: str | Path, out: str | Path, opts: CompressOptions, quiet: bool = False) -> dict:
+    """Prune the run in `run_dir` and/or fine-tune it with fake quantization (`opts.qat`) into a new run
     directory `out`; returns its summary."""
     from .. import checkpoint
     from ..data.folder import Split
     from ..fsutil import atomic_write_json
     from ..train import TrainConfig, train
 
-    given = [x is not None for x in (prune_ratio, target_macs, budget)]
-    if sum(given) > 1 or (sum(given) == 0 and not qat):
-        raise BadInput("give exactly one of --prune-ratio, --target-macs, --budget (or --qat alone)")
-    if prune_ratio is not None and not 0 < prune_ratio < 1:
-        raise BadInput(f"--prune-ratio is the share of MACs to remove, in (0, 1); got {prune_ratio}")
-    if steps < 1 or round_to < 1 or finetune_epochs < 1 or qat_epochs < 1:
-        raise BadInput("--steps, --round-to, --finetune-epochs and --qat-epochs must be 1 or more")
+    opts.validate()
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / "best.pt").is_file() or not (run_dir / "split.json").is_file():
         raise BadInput(f"{run_dir} is not an `edgefit train` run directory (best.pt and split.json expected)")
     if out.exists() and any(out.iterdir()):
         raise BadInput(f"--out {out} already holds files; choose a new directory")
-    if qat:
+    if opts.qat:
         _require_torchao()
     t0 = time.perf_counter()
     ck = checkpoint.load(run_dir / "best.pt")
@@ -127,29 +163,28 @@ def compress(run_dir: str | Path, out: str | Path, prune_ratio: float | None = N
     source_summary = json.loads((run_dir / "summary.json").read_text())
     flip, jitter = _source_augment(source_cfg, source_summary)
     common = dict(variant=ck["variant"], data=split.root, weights=str(run_dir / "best.pt"), strategy="full",
-                  batch_size=batch_size, seed=seed, flip=flip, jitter=jitter)
+                  batch_size=opts.batch_size, seed=opts.seed, flip=flip, jitter=jitter)
     meta = {"arch": ck["arch"]} if ck.get("arch") else {}  # a pruned source stays loadable after QAT
     summary, info = source_summary, {}  # info: the pruning fields, then "qat"
     with tempfile.TemporaryDirectory() as work:
-        if sum(given):
-            prune_out = Path(work) / "recovered" if qat else out
-            model, meta, result, pruned = _prune(
-                model, ck, run_dir, prune_out, split, res, common, source_summary["val_top1"], prune_ratio,
-                target_macs, budget, steps, round_to, finetune_epochs, step_epochs, lr, quiet, work)
+        if opts.prunes:
+            prune_out = Path(work) / "recovered" if opts.qat else out
+            src = _Source(model, ck, run_dir, split, res, common, source_summary["val_top1"])
+            model, meta, result, pruned = _prune(src, prune_out, opts, quiet, work)
             summary, info = result.summary, pruned
-        if qat:
+        if opts.qat:
             from .qat import QatModel
 
-            src_dir = Path(work) / "recovered" if sum(given) else run_dir
+            src_dir = Path(work) / "recovered" if opts.prunes else run_dir
             before = _int8_top1(model, src_dir)
             qmodel = QatModel(model, res)
-            result = train(TrainConfig(**common, lr=qat_lr or QAT_LR, epochs=qat_epochs, patience=qat_epochs,
-                                       out=str(out)), quiet=quiet, model=qmodel, split=copy.deepcopy(split),
-                           extra_meta={**meta, "qat": True})
+            result = train(TrainConfig(**common, lr=opts.qat_lr or QAT_LR, epochs=opts.qat_epochs,
+                                       patience=opts.qat_epochs, out=str(out)), quiet=quiet, model=qmodel,
+                           split=copy.deepcopy(split), extra_meta={**meta, "qat": True})
             final = checkpoint.build_model(checkpoint.load(result.best_checkpoint))
             info["qat"] = {"scheme": "torchao PT2E QAT: int8 per-channel symmetric weights (batch-norm folded), "
                                      "8-bit per-tensor affine activations",
-                           "epochs": qat_epochs, "float_val_top1_before": summary["val_top1"],
+                           "epochs": opts.qat_epochs, "float_val_top1_before": summary["val_top1"],
                            "fake_quant_val_top1": result.summary["val_top1"],
                            "int8_onnx_val_top1_before": round(before, 4),
                            "int8_onnx_val_top1_after": round(_int8_top1(final, out), 4)}
@@ -189,9 +224,9 @@ def _int8_top1(model, run_dir: Path) -> float:
     return int8_onnx_top1(model, Source(run_dir / "best.pt", checkpoint.load(run_dir / "best.pt"), run_dir))
 
 
-def _prune(model, ck, run_dir, out, split, res, common, top1_before, prune_ratio, target_macs, budget, steps,
-           round_to, finetune_epochs, step_epochs, lr, quiet, work):
-    """Prune stepwise with short fine-tunes, then the recovery fine-tune into `out`."""
+def _prune(src: _Source, out: Path, opts: CompressOptions, quiet: bool, work: str):
+    """Prune stepwise with short fine-tunes, then the recovery fine-tune into `out`; returns (the pruned model,
+    its checkpoint metadata, the recovery's TrainResult, the pruning fields of the summary)."""
     import torch
 
     from .. import arch as arch_mod
@@ -199,22 +234,24 @@ def _prune(model, ck, run_dir, out, split, res, common, top1_before, prune_ratio
     from ..costs import predicted_size_bytes
     from ..train import TrainConfig, train
 
+    model, ck, run_dir, split, res, top1_before = src.model, src.ck, src.run_dir, src.split, src.resolution, src.top1
+    budget, steps, round_to, finetune_epochs = opts.budget, opts.steps, opts.round_to, opts.finetune_epochs
     before = stats_of(model, res)
     search = None
     if budget is not None:
         ratio, search = ratio_for_budget(model, res, budget.with_num_classes(ck["num_classes"]), round_to)
     else:
-        goal = target_macs if target_macs is not None else before["macs"] * (1 - prune_ratio)
+        goal = opts.target_macs if opts.target_macs is not None else before["macs"] * (1 - opts.prune_ratio)
         if goal >= before["macs"]:
             raise BadInput(f"--target-macs {goal:.0f} is not below the model's {before['macs']} MACs")
         ratio = ratio_for_macs(model, res, goal, round_to)
     latency_before = host_latency_ms(model, res)
-    common = {**common, "lr": lr, "patience": max(2, finetune_epochs)}
+    common = {**src.train_args, "lr": opts.lr, "patience": max(2, finetune_epochs)}
     pruner = _pruner(model, res, ratio, steps, round_to) if ratio > 0 else None
     for k in range(steps if pruner else 0):
         pruner.step()
         if k < steps - 1:  # short fine-tunes between steps (in place); the last gets the recovery
-            train(TrainConfig(**common, epochs=step_epochs, out=str(Path(work) / f"step{k + 1}")),
+            train(TrainConfig(**common, epochs=opts.step_epochs, out=str(Path(work) / f"step{k + 1}")),
                   quiet=quiet, model=model, split=copy.deepcopy(split),
                   extra_meta={"arch": arch_mod.describe(model)})
             model.cpu().to(memory_format=torch.contiguous_format)

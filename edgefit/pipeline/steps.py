@@ -33,10 +33,10 @@ def int8_summary(exported: dict, evaluated: dict) -> dict:
 
 
 def stage_qat(run_dir: Path, out: Path, opts, quiet: bool) -> dict:
-    from ..compress import compress
+    from ..compress import CompressOptions, compress
 
-    s = compress(run_dir, out, qat=True, qat_epochs=QAT_EPOCHS, batch_size=opts.batch_size, seed=opts.seed,
-                 quiet=quiet)
+    s = compress(run_dir, out, CompressOptions(qat=True, qat_epochs=QAT_EPOCHS, batch_size=opts.batch_size,
+                                               seed=opts.seed), quiet=quiet)
     return {"run_dir": str(out), "val_top1": s["val_top1"], "qat": s["compress"]["qat"],
             "best_sha256": file_digest(out / "best.pt")}
 
@@ -125,10 +125,10 @@ def fresh(folder: Path) -> Path:
 
 
 def stage_compress(run_dir: Path, out: Path, cost_budget, opts, quiet: bool) -> dict:
-    from ..compress import compress
+    from ..compress import CompressOptions, compress
 
-    s = compress(run_dir, out, budget=cost_budget,
-                 finetune_epochs=max(2, opts.epochs // 4), batch_size=opts.batch_size, seed=opts.seed, quiet=quiet)
+    s = compress(run_dir, out, CompressOptions(budget=cost_budget, finetune_epochs=max(2, opts.epochs // 4),
+                                               batch_size=opts.batch_size, seed=opts.seed), quiet=quiet)
     c = s["compress"]
     return {"run_dir": str(out), "val_top1": s["val_top1"], "channel_ratio": c["channel_ratio"],
             "macs_removed": c["macs_removed"], "host_speedup": c["host_speedup"], "verdict": c["verdict"],
