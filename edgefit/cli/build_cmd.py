@@ -20,8 +20,9 @@ from ..train.config import TrainConfig
               help="Epochs of each search run [a quarter of --epochs, at least 2].")
 @click.option("--weights", default=None,
               help="imagenet | none | PATH. Default: imagenet where the zoo has weights, else none.")
-@click.option("--formats", "--format", "formats", default="onnx,tflite", show_default=True,
-              help="Export formats, at the budget's precision (--format as in `edgefit export`).")
+@click.option("--formats", "--format", "formats", default=None,
+              help="Export formats, at the budget's precision (--format as in `edgefit export`) "
+                   "[onnx,tflite; tflite for runtime: tflite-micro].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-resolution", type=int, default=None,

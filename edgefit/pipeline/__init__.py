@@ -36,7 +36,7 @@ class BuildOptions:
     epochs: int = TrainConfig.epochs
     search_epochs: int | None = None  # default: a quarter of --epochs, at least 2
     weights: str | None = None  # imagenet | none | PATH; default: the variant's pretrained weights
-    formats: str = "onnx,tflite"
+    formats: str | None = None  # default: onnx,tflite; tflite alone for a microcontroller (runtime: tflite-micro)
     batch_size: int = TrainConfig.batch_size  # one set of training defaults for train and build
     seed: int = 0
     objective: str = "accuracy"
@@ -56,7 +56,8 @@ class BuildOptions:
             raise BadInput(f"--qat must be auto, always or never, got {self.qat!r}")
         from ..export.formats import plan
 
-        plan(self.formats, "int8")
+        if self.formats is not None:
+            plan(self.formats, "int8")
 
     @property
     def short_epochs(self) -> int:
@@ -100,7 +101,9 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
     if not split.files["test"] or not split.files["val"]:
         raise BadInput(f"{opts.data} leaves no held-out images for validation and test; a build needs at least "
                        "7 images per class (or train/, val/ and test/ folders)")
-    if budget.runtime == "tflite-micro" and "tflite" not in opts.formats:
+    micro = budget.runtime == "tflite-micro"
+    formats = opts.formats or ("tflite" if micro else "onnx,tflite")  # a microcontroller runs the .tflite only
+    if micro and "tflite" not in formats:
         raise BadInput(f"{budget_path} targets TFLite Micro (runtime: tflite-micro), which runs .tflite files; "
                        "add tflite to --format")
     budget = budget.with_num_classes(n)
@@ -140,9 +143,9 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
         source_sha = train_out["best_sha256"]
     precision = Precision.parse(budget.precision).value
     art_dir = out / "artifacts"
-    exported = stages.run("export", {"from": source_sha, "formats": opts.formats, "precision": precision,
+    exported = stages.run("export", {"from": source_sha, "formats": formats, "precision": precision,
                                      "io": budget.io},
-                          lambda resume: st.stage_export(final_run, art_dir, opts.formats, precision, budget.io),
+                          lambda resume: st.stage_export(final_run, art_dir, formats, precision, budget.io),
                           workdir=art_dir)
     evaluated = stages.run("evaluate", {"artifacts": exported["sha256"]},
                            lambda resume: st.stage_evaluate(art_dir, final_run))
@@ -152,9 +155,9 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
         qat_run, qat_art = out / "qat", out / "artifacts-qat"
         trained = stages.run("qat", {"from": source_sha, "epochs": QAT_EPOCHS, "batch_size": opts.batch_size},
                              lambda resume: st.stage_qat(final_run, qat_run, opts, quiet), workdir=qat_run)
-        ex_q = stages.run("export_qat", {"from": trained["best_sha256"], "formats": opts.formats,
+        ex_q = stages.run("export_qat", {"from": trained["best_sha256"], "formats": formats,
                                          "precision": precision, "io": budget.io},
-                          lambda resume: st.stage_export(qat_run, qat_art, opts.formats, precision, budget.io),
+                          lambda resume: st.stage_export(qat_run, qat_art, formats, precision, budget.io),
                           workdir=qat_art)
         ev_q = stages.run("evaluate_qat", {"artifacts": ex_q["sha256"]},
                           lambda resume: st.stage_evaluate(qat_art, qat_run))
