@@ -184,6 +184,10 @@ def test_search_ranks_candidates_on_the_data_and_qat_always_runs(data, tmp_path)
     assert tried[0]["val_top1"] >= tried[1]["val_top1"] and tried[0]["outcome"] == "chosen"
     assert rep["model"]["variant"] == tried[0]["name"] and rep["artifacts"]["final"].endswith("model_int8.onnx")
     assert all((out / "search" / t["name"] / "best.pt").is_file() for t in tried)
+    chosen = next(c for c in json.loads((out / "stages" / "select.json").read_text())["outputs"]["feasible"]
+                  if c["name"] == tried[0]["name"])  # predictions of the network trained, whichever select ranked first
+    storage = next(ln for ln in rep["lines"] if ln["constraint"] == "storage_kb")
+    assert storage["predicted"] == pytest.approx(chosen["size_kb"], abs=0.06)
     assert "| candidate |" in (out / "report.md").read_text()
     q = rep["quantization_aware_training"]
     assert q["epochs"] == 3 and set(q["before"]["agreement"]) == set(q["after"]["agreement"]) == {"model_int8.onnx"}
