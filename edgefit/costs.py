@@ -49,7 +49,6 @@ SIZE_MODEL = {
 # TFLM reported for one variant of each of the 7 families in bench/ram_truth.py (the tail does not depend
 # on the resolution): max error 4.6% of the tail. ~8 B per channel is TFLM's int32 multiplier + shift.
 TFLM_TAIL = {"per_channel": 7.82, "per_op": 173.7}
-IO_TYPES = ("float", "int8")
 
 
 def cache_dir() -> Path:

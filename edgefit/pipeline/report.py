@@ -61,7 +61,7 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
     sel, searched, train_out, compressed = o.sel, o.searched, o.train, o.compressed
     exported, evaluated, benched, qat = o.exported, o.evaluated, o.benched, o.qat
     # the predictions for the network trained: a search may have chosen another than select's first
-    pred = next((c for c in sel["feasible"] if c["name"] == o.train["variant"]), sel["predicted"])
+    pred = next((c for c in sel["feasible"] if c["name"] == train_out["variant"]), sel["predicted"])
     final = exported["final"]
     final_path = art_dir / final
     measured = cost(evaluated["stats"], budget)

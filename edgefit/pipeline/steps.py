@@ -75,7 +75,7 @@ def stage_select(cost_budget, objective: str, max_resolution: int | None, weight
 
 
 def stage_train(variant: str, split, opts, run_dir: Path, resume: bool, quiet: bool, epochs: int,
-           interrupt_after: int | None = None) -> dict:
+                interrupt_after: int | None = None) -> dict:
     from ..train import TrainConfig, train
 
     resume = resume and (run_dir / "last.pt").is_file()
