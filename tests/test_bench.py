@@ -106,3 +106,13 @@ def test_cuda_skipped_cleanly_without_gpu(plain_onnx):
 def test_bad_bench_input(plain_onnx, args, expected):
     r = run_cli("bench", *([plain_onnx] if args[0].startswith("--") else []), *args)
     assert r.returncode == 2 and expected in r.stderr
+
+
+@pytest.mark.parametrize("suffix,runtime", [(".tflite", "litert"), (".onnx", "onnxruntime")])
+def test_corrupt_model_file_is_bad_input_not_a_traceback(tmp_path, suffix, runtime):
+    junk = tmp_path / f"junk{suffix}"
+    junk.write_bytes(b"not a model")
+    r = run_cli("bench", junk, *FAST)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and f"{runtime} cannot load it" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr

@@ -5,6 +5,7 @@ import resource
 
 import numpy as np
 
+from ..errors import BadInput
 from ..timing import measure
 
 
@@ -35,13 +36,23 @@ def onnxruntime_fn(unit, device: str, threads: int, batch: int, data: np.ndarray
         providers = ["CPUExecutionProvider"]
     from ..runtimes import ort_session
 
-    sess = ort_session(unit.path, threads, providers)
+    sess = _open(unit, lambda: ort_session(unit.path, threads, providers))
     inp = sess.get_inputs()[0]
     dtype = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}.get(inp.type, np.float32)
     x = data if data is not None else _input_for(inp.shape, dtype, batch, np.random.default_rng(0))
     feed = {inp.name: x}
     return (lambda: sess.run(None, feed)), {"provider": sess.get_providers()[0], "input_shape": list(x.shape),
                                            "input_dtype": np.dtype(x.dtype).name}
+
+
+def _open(unit, load):
+    """The runtime's model object; a file the runtime cannot parse is bad input (one line, exit 2)."""
+    try:
+        return load()
+    except Exception as e:  # noqa: BLE001 - each runtime raises its own type for a malformed file
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise BadInput(f"{unit.path}: {unit.runtime} cannot load it ({first}); give a model written by "
+                       "`edgefit export` or the runtime's own converter") from None
 
 
 def litert_fn(unit, device: str, threads: int, batch: int, data: np.ndarray | None):
@@ -51,7 +62,7 @@ def litert_fn(unit, device: str, threads: int, batch: int, data: np.ndarray | No
 
     from ..runtimes import quantize
 
-    it = Interpreter(model_path=str(unit.path), num_threads=threads or None)
+    it = _open(unit, lambda: Interpreter(model_path=str(unit.path), num_threads=threads or None))
     inp = it.get_input_details()[0]
     shape = list(inp["shape"])
     if batch != shape[0]:
