@@ -65,13 +65,14 @@ def main() -> None:
             pp = Preprocess(v.resolution, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)).to_dict()
             ck = checkpoint.save(Path(tmp) / f"{name}.pt", checkpoint.model_checkpoint(
                 model, name, [f"c{i}" for i in range(10)], pp, {"source": "none"}))
-            for io in ("float", "int8"):
-                predicted = peak_ram_bytes(stats[name], "int8", io) / 1024
+            for io in ("float", "int8"):  # float I/O: the LiteRT-shaped graph; int8 I/O: a microcontroller's
+                int8_for = "litert" if io == "float" else "tflite-micro"
+                predicted = peak_ram_bytes(stats[name], "int8", io, int8_for) / 1024
                 art = Path(tmp) / f"{name}-{io}"
                 export(ck, art, formats="tflite", precisions="int8", io=io, calib=str(calib), calib_samples=12,
-                       verify=False)
+                       verify=False, int8_for=int8_for)
                 a = measure_arena(art / "model_int8.tflite")
-                row = {"variant": name, "io": io, "predicted_kb": round(predicted, 1),
+                row = {"variant": name, "io": io, "int8_for": int8_for, "predicted_kb": round(predicted, 1),
                        **({"total_kb": round(a.total_kb, 1), "head_kb": round(a.head_kb, 1),
                            "tail_kb": round(a.tail_kb, 1), "error_vs_total": round(predicted / a.total_kb - 1, 3)}
                           if a.ok else {"tflm_error": a.error})}

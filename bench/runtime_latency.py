@@ -3,7 +3,9 @@
 For each variant (10 classes, untrained weights: latency does not depend on the values), exports
 ONNX fp32/int8 and TFLite fp32/int8 (calibrated on demo images), then times torch eager fp32,
 onnxruntime fp32, onnxruntime int8, LiteRT fp32 and LiteRT int8 with `edgefit bench` (2 threads,
-batch 1, p50 over >= 30 runs and >= 1 s). Writes bench/results/runtime_latency.json.
+batch 1, p50 over >= 30 runs and >= 1 s). Records the ops each int8 artifact leaves outside its runtime's fast
+path (edgefit.json) and summarises int8 vs fp32 (results/runtime_latency_before.json: before the int8 graph was
+shaped for XNNPACK). Writes bench/results/runtime_latency.json.
 
     .venv/bin/python bench/runtime_latency.py
 """
@@ -42,10 +44,13 @@ def main() -> None:
                 {"resolution": v.resolution, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
                  "crop_pct": 0.875, "interpolation": "bilinear"}, {"source": "none"}))
             art = tmp / name
-            export(ck, art, formats="onnx,tflite", precisions="fp32,int8", calib=str(tmp / "calib"),
-                   calib_samples=16, verify=False)
+            m = export(ck, art, formats="onnx,tflite", precisions="fp32,int8", calib=str(tmp / "calib"),
+                       calib_samples=16, verify=False)
             report = bench([str(art)], threads=2, min_runs=30, min_seconds=1.0)
             row = {"variant": name}
+            by_file = {a["file"]: a for a in m["artifacts"]}
+            row["litert_int8_undelegated_ops"] = by_file["model_int8.tflite"]["undelegated_ops"]
+            row["ort_int8_float_islands"] = by_file["model_int8.onnx"]["float_islands"]
             for r in report["results"]:
                 col = COLUMNS.get((r["runtime"], r["precision"] or "ref"))
                 if col:
@@ -55,7 +60,14 @@ def main() -> None:
             table.append(row)
             print(json.dumps(row), flush=True)
     result = {"benchmark": "p50 latency per runtime (2 threads, batch 1), ratio to onnxruntime fp32",
-              "machine": report["machine"], "rows": table, "date": time.strftime("%Y-%m-%d")}
+              "machine": report["machine"], "rows": table, "date": time.strftime("%Y-%m-%d"),
+              "summary": {
+                  "litert_int8_over_fp32_max": max(r["litert_int8_ms"] / r["litert_fp32_ms"] for r in table),
+                  "ort_int8_not_slower_than_fp32": sum(r["ort_int8_ms"] <= r["ort_fp32_ms"] for r in table),
+                  "variants": len(table),
+                  "undelegated_litert_int8_ops": sum(o["count"] for r in table
+                                                     for o in r["litert_int8_undelegated_ops"])}}
+    print(json.dumps(result["summary"]))
     (ROOT / "bench" / "results" / "runtime_latency.json").write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -163,6 +163,11 @@ class Budget(BaseModel):
         """The deployed model's input/output type: int8 on a microcontroller, else float."""
         return "int8" if self.runtime == "tflite-micro" else "float"
 
+    @property
+    def int8_for(self) -> str:
+        """The runtime an int8 graph is shaped for (export/deploy_form.py): TFLite Micro, else LiteRT."""
+        return self.runtime or "litert"
+
     @field_validator("num_classes", mode="before")
     @classmethod
     def _classes(cls, v, info):

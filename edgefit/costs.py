@@ -31,7 +31,7 @@ from .fsutil import atomic_write_json
 from .precision import Precision
 from .verdict import Figure, Figures
 
-COST_MODEL_VERSION = 4
+COST_MODEL_VERSION = 5
 
 # Bytes in a TFLite flatbuffer written by edgefit export (onnx2tf). int8 per output channel: an int32
 # bias plus float32 scales and int64 zero points (~28 B by construction). The per-channel and per-op
@@ -106,16 +106,18 @@ def predicted_size_bytes(stats: dict, precision: str) -> float:
             + stats["ops"] * c["per_op"] + c["fixed"])
 
 
-def peak_ram_bytes(stats: dict, precision: str, io: str = "float") -> float:
+def peak_ram_bytes(stats: dict, precision: str, io: str = "float", int8_for: str = "litert") -> float:
     """Predicted RAM in bytes. int8: TFLM's arena (activations of the deployed graph + persistent memory) for
-    float or int8 model input/output; other precisions: peak activations only (see ram_how)."""
+    float or int8 model input/output, of the int8 graph shaped for `int8_for` (litert | tflite-micro, see
+    export/deploy_form.py); other precisions: peak activations only (see ram_how)."""
     p = Precision.parse(precision)
     if p is not Precision.INT8:
         return stats["peak_act_elems"] * p.bytes_per_element
-    head = stats["peak_act_elems"]
+    graph = (int8_for == "litert" and stats.get("int8_litert")) or stats
+    head = graph["peak_act_elems"]
     if io == "float":  # the float32 input and its int8 copy are alive together
         head = max(head, 5 * stats["input_elems"])
-    return head + stats["out_channels"] * TFLM_TAIL["per_channel"] + stats["ops"] * TFLM_TAIL["per_op"]
+    return head + stats["out_channels"] * TFLM_TAIL["per_channel"] + graph["ops"] * TFLM_TAIL["per_op"]
 
 
 def ram_how(precision: str, io: str = "float") -> str:
@@ -170,7 +172,7 @@ def cost(stats: dict, budget: Budget, precision: str | None = None) -> Cost:
     return Cost(
         macs=int(stats["macs"]), params=int(stats["params"]),
         size_kb=predicted_size_bytes(stats, p) / 1024,
-        peak_ram_kb=peak_ram_bytes(stats, p, budget.io) / 1024,
+        peak_ram_kb=peak_ram_bytes(stats, p, budget.io, budget.int8_for) / 1024,
         latency_ms=latency.value, fps=1000 / latency.value, latency_method=latency.how,
         ram_method=ram_how(p, budget.io),
     )

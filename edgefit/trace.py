@@ -17,7 +17,7 @@ in front of a convolution (the TF-ported timm networks) is folded into a SAME co
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -42,6 +42,9 @@ class NetStats:
     input_elems: int
     output_elems: int
     macs_by_class: dict = None  # standard / depthwise / pointwise conv and dense MACs (see op_class)
+    # The int8 graph for LiteRT writes hard-swish as three ops (export/deploy_form.py): its peak activations
+    # and op count, when they differ from the graph above ({"peak_act_elems", "ops"}), else None.
+    int8_litert: dict = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -223,6 +226,23 @@ def _class_macs(model: torch.nn.Module) -> tuple[dict, list]:
 
 def measure(model: torch.nn.Module, resolution: int) -> NetStats:
     """Measure `model` (best built under `torch.device('meta')`) at a square input of `resolution`."""
+    import copy
+
+    from .export.deploy_form import HardSwishForXnnpack
+
+    stats = _measure(model, resolution)
+    if any(isinstance(m, torch.nn.Hardswish) for m in model.modules()):
+        litert = copy.deepcopy(model)
+        for parent in list(litert.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, torch.nn.Hardswish):
+                    setattr(parent, name, HardSwishForXnnpack())
+        other = _measure(litert, resolution)
+        stats = replace(stats, int8_litert={"peak_act_elems": other.peak_act_elems, "ops": other.ops})
+    return stats
+
+
+def _measure(model: torch.nn.Module, resolution: int) -> NetStats:
     model.eval()
     device = next(model.parameters()).device
     x = torch.empty(1, 3, resolution, resolution, device=device)

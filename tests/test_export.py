@@ -1,6 +1,7 @@
 import json
 import shutil
 import socket
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -147,3 +148,25 @@ def test_predicted_size_within_10_percent(exported):
         if a["format"] == "tflite":
             predicted = predicted_size_bytes(stats, names[a["precision"]])
             assert abs(predicted / a["size_bytes"] - 1) <= 0.10, (a["file"], predicted, a["size_bytes"])
+
+
+def test_bench_compares_each_int8_artifact_with_its_fp32_sibling(exported):
+    """Every int8 row carries its latency ratio to the fp32 artifact of the same runtime; a slower one is
+    flagged in the Markdown with the ops the export recorded outside the fast path."""
+    from edgefit.benchmark.api import bench
+    from edgefit.benchmark.reports import markdown
+
+    out, manifest = exported
+    report = bench([str(out)], runtimes=("onnxruntime", "litert"), threads=1, min_runs=5, min_seconds=0.05)
+    rows = {Path(r["model"]).name: r for r in report["results"]}
+    for int8, fp32 in (("model_int8.onnx", "model.onnx"), ("model_int8.tflite", "model.tflite")):
+        ratio = rows[int8]["p50_ms"] / rows[fp32]["p50_ms"]
+        assert rows[int8]["int8_vs_fp32"] == pytest.approx(ratio, abs=0.006)
+        assert rows[int8]["slower_than_fp32"] == (ratio > 1)
+        assert ("int8_vs_fp32" in rows[fp32]) is False
+    by_file = {a["file"]: a for a in manifest["artifacts"]}
+    assert rows["model_int8.tflite"]["outside_fast_path"] == by_file["model_int8.tflite"]["undelegated_ops"] == []
+    assert rows["model_int8.onnx"]["outside_fast_path"] == by_file["model_int8.onnx"]["float_islands"]
+    md = markdown(report)
+    for r in rows.values():
+        assert (f"- {r['model']} ({r['runtime']}): " in md) == bool(r.get("slower_than_fp32"))

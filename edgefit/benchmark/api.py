@@ -88,7 +88,9 @@ def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | 
     ram = latency = None
     if stats:
         io = "int8" if ((unit.meta or {}).get("input") or {}).get("dtype") == "int8" else "float"
-        ram = Figure(peak_ram_bytes(stats, precision, io) / 1024, ram_how(precision, io))
+        # manifests before the int8 graph was shaped per runtime wrote the float graph's ops (TFLM's form)
+        int8_for = ((unit.manifest or {}).get("int8_graph") or {}).get("for", "tflite-micro")
+        ram = Figure(peak_ram_bytes(stats, precision, io, int8_for) / 1024, ram_how(precision, io))
     ram, ram_predicted = measured_ram(unit.path, precision, ram) if budget.ram_kb is not None else (ram, None)
     if stats or macs:
         latency = predict_latency(stats or {"macs": macs}, budget)
@@ -115,6 +117,20 @@ def measured_ram(path, precision, estimate):
         note = f"TFLite Micro cannot run it: {arena.error}"
         return (None if estimate is None else Figure(estimate.value, f"{estimate.how}; {note}")), None
     return Figure(arena.total_kb, arena.note(), measured=True), estimate
+
+
+def _compare_int8_with_fp32(results: list[dict]) -> None:
+    """Mark each int8 row with its latency ratio to the fp32 artifact beside it (same folder, runtime, device,
+    threads, batch): int8 exists to be faster, so `slower_than_fp32` is a finding, not a detail."""
+    def key(r):
+        return (str(Path(r["path"]).parent), r["runtime"], r["device"], r.get("threads"), r.get("batch"))
+
+    fp32 = {key(r): r for r in results if r.get("precision") == "fp32" and "p50_ms" in r}
+    for r in results:
+        sibling = fp32.get(key(r))
+        if r.get("precision") == "int8" and "p50_ms" in r and sibling:
+            r["int8_vs_fp32"] = round(r["p50_ms"] / sibling["p50_ms"], 2)
+            r["slower_than_fp32"] = r["p50_ms"] > sibling["p50_ms"]
 
 
 def bench(models: list[str], runtimes=RUNTIMES, devices=("cpu",), threads: int = 0, batch: int = 1,
@@ -145,6 +161,7 @@ def bench(models: list[str], runtimes=RUNTIMES, devices=("cpu",), threads: int =
                 row["budget_lines"] = [ln.to_dict() for ln in budget_lines(row, unit, budget, stats, acc,
                                                                           host_is_target)]
             results.append(row)
+    _compare_int8_with_fp32(results)
     report = {"schema": "edgefit-bench/1", "machine": machine.info(), "results": results}
     if budget is not None:
         lines = [ln for r in results for ln in r.get("budget_lines", [])]

@@ -51,6 +51,13 @@ def markdown(report: dict) -> str:
                    f"{r['p50_ms']:.2f} | "
                    f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['fps']:.1f} | {r['size_bytes'] / 1024:,.1f} | "
                    f"{r['peak_rss_mb']:.0f} |")
+    slow = [r for r in report["results"] if r.get("slower_than_fp32")]
+    if slow:
+        out += ["", "**int8 slower than its fp32 sibling** (int8 exists to be faster; see the ops outside the "
+                "runtime's fast path):"]
+        out += [f"- {r['model']} ({r['runtime']}): {r['int8_vs_fp32']:.2f}x the fp32 latency"
+                + (("; outside the fast path: " + ", ".join(f"{o['op']} x{o['count']}" for o in r["outside_fast_path"]))
+                   if r.get("outside_fast_path") else "") for r in slow]
     b = report.get("budget")
     if b:
         out += ["", f"### Budget `{b['name']}`: {'PASS' if b['passed'] else 'FAIL'}", "",

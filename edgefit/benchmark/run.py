@@ -118,6 +118,9 @@ def bench_unit(unit, device: str, threads: int, batch: int, data=None, min_runs=
            "threads": threads or None, "batch": batch, "size_bytes": unit.size_bytes,
            "format": (unit.meta or {}).get("format", unit.path.suffix.lstrip(".")),
            "precision": (unit.meta or {}).get("precision")}
+    slow = (unit.meta or {}).get("undelegated_ops", (unit.meta or {}).get("float_islands"))
+    if slow is not None:  # recorded by `edgefit export`: what runs outside the runtime's fast path
+        row["outside_fast_path"] = slow
     fn, info = FN[unit.runtime](unit, device, threads, batch, data)
     if fn is None:
         return {**row, "skipped": info}

@@ -29,12 +29,16 @@ def _print_report(report: dict) -> None:
               help="Calibration images for int8 (more is steadier: 200 -> 500 cut the int8 drop on demo data).")
 @click.option("--io", "io_type", type=click.Choice(["float", "int8"]), default="float", show_default=True,
               help="int8: int8 input/output tensors on the int8 TFLite (scale/zero-point in edgefit.json).")
+@click.option("--int8-for", "int8_for", type=click.Choice(["litert", "tflite-micro"]), default="litert",
+              show_default=True, help="Runtime the int8 graph is shaped for: litert (XNNPACK on a CPU: hard-swish "
+              "as ops XNNPACK takes) or tflite-micro (its own HARD_SWISH kernel, less RAM).")
 @click.option("--out", required=True, help="Artifact directory.")
 @click.option("--data", default=None, help="Images for verification [the run's validation split].")
 @click.option("--samples", type=int, default=200, show_default=True, help="Images used by verify.")
 @click.option("--no-verify", is_flag=True, help="Skip the parity check.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
-def export_cmd(source, formats, precisions, calib, calib_samples, io_type, out, data, samples, no_verify, as_json):
+def export_cmd(source, formats, precisions, calib, calib_samples, io_type, int8_for, out, data, samples, no_verify,
+               as_json):
     """Export a trained model to ONNX / TFLite and verify the artifacts agree with it.
 
     Exit 0 exported and verified, 1 parity failed (artifacts kept for inspection), 2 bad input.
@@ -46,7 +50,8 @@ def export_cmd(source, formats, precisions, calib, calib_samples, io_type, out, 
     from ..export import export
 
     manifest = export(source, out, formats=formats, precisions=precisions, calib=calib,
-                      calib_samples=calib_samples, io=io_type, verify=not no_verify, data=data, samples=samples)
+                      calib_samples=calib_samples, io=io_type, verify=not no_verify, data=data, samples=samples,
+                      int8_for=int8_for)
     report = manifest.get("verify")
     if as_json:
         click.echo(json.dumps(manifest, indent=2))
@@ -54,6 +59,10 @@ def export_cmd(source, formats, precisions, calib, calib_samples, io_type, out, 
         for a in manifest["artifacts"]:
             click.echo(f"wrote {out}/{a['file']:<20} {a['size_kb']:>9,.1f} KB  {a['format']} {a['precision']} "
                        f"{a['input_layout']} in={a['input']['dtype']}")
+            slow = a.get("undelegated_ops") or a.get("float_islands")
+            if slow:
+                where = "outside XNNPACK" if "undelegated_ops" in a else "in float (onnxruntime)"
+                click.echo(f"  {where}: " + ", ".join(f"{o['op']} x{o['count']}" for o in slow))
         for n in manifest.get("not_written", []):
             click.echo(f"not written: {n['format']} {n['precision']}: {n['why']}")
         if report:

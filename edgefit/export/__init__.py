@@ -12,8 +12,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .deploy_form import deploy_form
-from .formats import not_offered, plan
+from .deploy_form import INT8_RUNTIMES, deploy_form, int8_form_differs
+from .formats import TARGETS, not_offered, plan
 
 MANIFEST = "edgefit.json"
 
@@ -36,9 +36,12 @@ def _versions() -> dict:
 
 def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite", precisions: str = "fp32,int8",
            calib: str | None = None, calib_samples: int = 500, io: str = "float", verify: bool = True,
-           data: str | None = None, samples: int = 200) -> dict:
+           data: str | None = None, samples: int = 200, int8_for: str = "litert") -> dict:
     """Write the requested artifacts, labels.txt and edgefit.json to `out`; verify parity unless told not to.
+    `int8_for`: the runtime the int8 graph is shaped for (litert: XNNPACK on a CPU; tflite-micro).
     Returns the manifest (with a `verify` report when verified)."""
+    import copy
+
     import numpy as np
 
     from ..checkpoint import open_source
@@ -48,6 +51,8 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
     from . import onnx_export, tflite_export
 
     targets = plan(formats, precisions, io)
+    if int8_for not in INT8_RUNTIMES:
+        raise BadInput(f"--int8-for: unknown '{int8_for}'; choose from {', '.join(INT8_RUNTIMES)}")
     if calib_samples < 1:
         raise BadInput(f"--calib-samples must be 1 or more, got {calib_samples}")
     source = open_source(source_path)
@@ -55,6 +60,9 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out} is a file; give a directory")
     model = deploy_form(source.model())  # the same function in ops every runtime (TFLM too) has
+    int8_model = None
+    if any(t.precision == "int8" for t in targets) and int8_form_differs(model, int8_for):
+        int8_model = deploy_form(copy.deepcopy(model), int8_for)  # the same function, fast ops for int8
     res = source.preprocess["resolution"]
     stats = measure(model, res)
     ck_bytes = source.checkpoint_path.read_bytes()
@@ -65,6 +73,8 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
             "checkpoint": str(source.checkpoint_path.resolve()), "checkpoint_sha256": _sha256(ck_bytes),
             "run_dir": str(source.run_dir.resolve()) if source.run_dir else None},
         "macs": stats.macs, "params": stats.params,
+        "int8_graph": {"for": int8_for, "hard_swish": "(x / 6) * relu6(x + 3)" if int8_model is not None
+                       else "as the float graph"},
     }
     calib_x = None
     if any(t.precision == "int8" for t in targets) or any(t.format == "tflite" for t in targets):
@@ -76,20 +86,26 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
                                                              "edgefit_precision": "fp32"})
         fp32_path = Path(tmp) / "model.onnx"
         fp32_path.write_bytes(fp32_bytes)
+        int8_src = fp32_path
+        if int8_model is not None:
+            int8_src = Path(tmp) / "int8" / "model.onnx"  # onnx2tf names its outputs after the input file
+            int8_src.parent.mkdir()
+            int8_src.write_bytes(onnx_export.to_onnx_bytes(int8_model, res, {}))
         blobs: dict = {}
         for t in targets:
             if t.format == "onnx" and t.precision == "fp32":
                 blobs[t] = fp32_bytes
             elif t.format == "onnx" and t.precision == "int8":
                 q = Path(tmp) / "model_int8.onnx"
-                onnx_export.quantize_int8(fp32_path, q, calib_x, {**base_meta, "edgefit_layout": "NCHW",
-                                                                   "edgefit_precision": "int8"})
+                onnx_export.quantize_int8(int8_src, q, calib_x, {**base_meta, "edgefit_layout": "NCHW",
+                                                                  "edgefit_precision": "int8"})
                 blobs[t] = q.read_bytes()
-        tfl = [t for t in targets if t.format == "tflite"]
-        if tfl:
-            converted = tflite_export.convert(fp32_path, [t.precision for t in tfl], calib_x, io)
-            for t in tfl:
-                blobs[t] = converted[t.precision]
+        tfl = [t.precision for t in targets if t.format == "tflite"]
+        groups = [tfl] if int8_src == fp32_path else [[p for p in tfl if p != "int8"], [p for p in tfl if p == "int8"]]
+        for precs in groups:  # one onnx2tf run per source graph
+            if precs:
+                converted = tflite_export.convert(int8_src if precs == ["int8"] else fp32_path, precs, calib_x, io)
+                blobs.update({TARGETS[("tflite", p)]: converted[p] for p in precs})
         for t, blob in blobs.items():
             atomic_write_bytes(out / t.file, blob)
             artifacts.append(_describe(t, blob, stats))
@@ -107,6 +123,7 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
 
 
 def _describe(t, blob: bytes, stats) -> dict:
+    from .delegation import onnx_float_islands, tflite_undelegated
     from .tflite_export import io_details
 
     d = {"file": t.file, "format": t.format, "precision": t.precision, "runtime": t.runtime,
@@ -115,6 +132,8 @@ def _describe(t, blob: bytes, stats) -> dict:
     if t.format == "tflite":
         details = io_details(blob)
         d.update(input=details["input"], output=details["output"])
+        if t.precision == "int8":
+            d["undelegated_ops"] = tflite_undelegated(blob)  # outside XNNPACK: each splits the graph
     else:
         import onnx
 
@@ -125,6 +144,7 @@ def _describe(t, blob: bytes, stats) -> dict:
         if t.precision == "int8":
             d["quantization"] = ("QDQ: static uint8 activations (per tensor, asymmetric), int8 per-channel "
                                  "symmetric weights in 7-bit range (reduce_range)")
+            d["float_islands"] = onnx_float_islands(blob)  # compute nodes onnxruntime still runs in float
     return d
 
 

@@ -46,6 +46,23 @@ def set_metadata(proto, metadata: dict) -> None:
 ACTIVATION_TYPE, REDUCE_RANGE = "QUInt8", True
 
 
+def spatial_means_as_global_pools(proto) -> int:
+    """Rewrite ReduceMean over H and W (keepdims) as GlobalAveragePool, the same function: onnxruntime's
+    quantizer leaves ReduceMean in float (a dequantize/quantize pair around each squeeze-excite pool) but has an
+    int8 kernel for GlobalAveragePool. Returns how many nodes were rewritten."""
+    import onnx
+
+    done = 0
+    for node in proto.graph.node:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "ReduceMean" and len(node.input) == 1 and attrs.get("keepdims", 1) == 1 \
+                and sorted(attrs.get("axes", [])) in ([2, 3], [-2, -1]):
+            node.op_type = "GlobalAveragePool"
+            del node.attribute[:]
+            done += 1
+    return done
+
+
 def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray, metadata: dict) -> None:
     """Static QDQ quantization (uint8 activations, per-channel int8 weights in 7-bit range), calibrated on
     `calib` (NCHW float32)."""
@@ -63,6 +80,10 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray, metadata: 
             return next(self.it, None)
 
     with tempfile.TemporaryDirectory() as tmp:
+        src = onnx.load(str(fp32_path))
+        if spatial_means_as_global_pools(src):
+            fp32_path = Path(tmp) / "pooled.onnx"
+            onnx.save(src, str(fp32_path))
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         q = Path(tmp) / "q.onnx"

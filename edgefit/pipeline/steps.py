@@ -139,7 +139,8 @@ def stage_export(run_dir: Path, art_dir: Path, formats: str, precision: str, io:
     """Export and verify; for a microcontroller (io int8) the final TFLite must also run in TFLite Micro."""
     from ..export import export
 
-    m = export(run_dir, art_dir, formats=formats, precisions=precision, io=io, verify=True)
+    m = export(run_dir, art_dir, formats=formats, precisions=precision, io=io, verify=True,
+               int8_for="tflite-micro" if io == "int8" else "litert")
     files = [a["file"] for a in m["artifacts"]]
     final = next((f for f in files if f.endswith(".tflite")), files[0])
     tflm = None
@@ -155,6 +156,8 @@ def stage_export(run_dir: Path, art_dir: Path, formats: str, precision: str, io:
     return {"files": files, "final": final, "io": io, "tflm": tflm,
             "sha256": {f: file_digest(art_dir / f) for f in files},
             "macs": m["macs"], "params": m["params"],
+            "outside_fast_path": {a["file"]: a.get("undelegated_ops", a.get("float_islands")) for a in m["artifacts"]
+                                  if a["precision"] == "int8"},
             "parity": {"passed": v["passed"], "samples": v["samples"], "images": v["images"],
                        "artifacts": [{k: a[k] for k in ("file", "max_rel_error", "top1_agreement", "tolerance",
                                                         "passed", "reasons")} for a in v["artifacts"]]}}
