@@ -228,16 +228,11 @@ def measure(model: torch.nn.Module, resolution: int) -> NetStats:
     """Measure `model` (best built under `torch.device('meta')`) at a square input of `resolution`."""
     import copy
 
-    from .export.deploy_form import HardSwishForXnnpack
+    from .export.deploy_form import split_hard_swish
 
     stats = _measure(model, resolution)
     if any(isinstance(m, torch.nn.Hardswish) for m in model.modules()):
-        litert = copy.deepcopy(model)
-        for parent in list(litert.modules()):
-            for name, child in list(parent.named_children()):
-                if isinstance(child, torch.nn.Hardswish):
-                    setattr(parent, name, HardSwishForXnnpack())
-        other = _measure(litert, resolution)
+        other = _measure(split_hard_swish(copy.deepcopy(model)), resolution)
         stats = replace(stats, int8_litert={"peak_act_elems": other.peak_act_elems, "ops": other.ops})
     return stats
 

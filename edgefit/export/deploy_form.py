@@ -32,17 +32,29 @@ class HardSwishForXnnpack(nn.Module):
         return (x * (1.0 / 6.0)) * nn.functional.relu6(x + 3.0)
 
 
+def _swap(model: nn.Module, swaps: dict) -> nn.Module:
+    """Replace, in place, every submodule that is an instance of a key of `swaps` by a new value-class."""
+    for name, child in list(model.named_children()):
+        new = next((cls for kind, cls in swaps.items() if isinstance(child, kind)), None)
+        if new is not None:
+            setattr(model, name, new())
+        else:
+            _swap(child, swaps)
+    return model
+
+
 def deploy_form(model: nn.Module, int8_for: str | None = None) -> nn.Module:
     """`model` with every nn.Hardsigmoid replaced in place and, for an int8 LiteRT graph (`int8_for="litert"`),
     every nn.Hardswish too (returns the same object)."""
-    for name, child in list(model.named_children()):
-        if isinstance(child, nn.Hardsigmoid):
-            setattr(model, name, HardSigmoidAsRelu6())
-        elif isinstance(child, nn.Hardswish) and int8_for == "litert":
-            setattr(model, name, HardSwishForXnnpack())
-        else:
-            deploy_form(child, int8_for)
-    return model
+    swaps = {nn.Hardsigmoid: HardSigmoidAsRelu6}
+    if int8_for == "litert":
+        swaps[nn.Hardswish] = HardSwishForXnnpack
+    return _swap(model, swaps)
+
+
+def split_hard_swish(model: nn.Module) -> nn.Module:
+    """`model` with only nn.Hardswish written as the LiteRT int8 graph writes it (in place)."""
+    return _swap(model, {nn.Hardswish: HardSwishForXnnpack})
 
 
 def int8_form_differs(model: nn.Module, int8_for: str) -> bool:
