@@ -85,14 +85,9 @@ def zoo_stats(num_classes: int, progress: Callable[[int, int, str], None] | None
                 return cached["variants"]
         except (ValueError, KeyError):
             pass  # a damaged cache is rebuilt below
-    from .trace import measure_variant  # imports torch
+    from .trace import measure_variants  # imports torch
 
-    stats = {}
-    vs = zoo.variants()
-    for i, v in enumerate(vs):
-        if progress:
-            progress(i, len(vs), v.name)
-        stats[v.name] = measure_variant(v, num_classes).to_dict()
+    stats = {name: s.to_dict() for name, s in measure_variants(zoo.variants(), num_classes, progress).items()}
     try:
         atomic_write_json(path, {"key": cache_key(num_classes), "num_classes": num_classes, "variants": stats})
     except OSError as e:  # a read-only cache is slower, not wrong

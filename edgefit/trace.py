@@ -224,15 +224,12 @@ def _class_macs(model: torch.nn.Module) -> tuple[dict, list]:
     return totals, handles
 
 
-def measure(model: torch.nn.Module, resolution: int) -> NetStats:
-    """Measure `model` (best built under `torch.device('meta')`) at a square input of `resolution`."""
-    import copy
-
-    from .export.deploy_form import split_hard_swish
-
+def measure(model: torch.nn.Module, resolution: int, litert_int8_form: torch.nn.Module | None = None) -> NetStats:
+    """Measure `model` (best built under `torch.device('meta')`) at a square input of `resolution`;
+    `litert_int8_form`: the same network as `split_hard_swish` writes it, when the caller has it already."""
     stats = _measure(model, resolution)
     if any(isinstance(m, torch.nn.Hardswish) for m in model.modules()):
-        other = _measure(split_hard_swish(copy.deepcopy(model)), resolution)
+        other = _measure(litert_int8_form or _litert_int8_form(model), resolution)
         stats = replace(stats, int8_litert={"peak_act_elems": other.peak_act_elems, "ops": other.ops})
     return stats
 
@@ -267,9 +264,34 @@ def _measure(model: torch.nn.Module, resolution: int) -> NetStats:
     )
 
 
+def _litert_int8_form(model: torch.nn.Module) -> torch.nn.Module:
+    import copy
+
+    from .export.deploy_form import split_hard_swish
+
+    return split_hard_swish(copy.deepcopy(model))
+
+
 def measure_variant(variant, num_classes: int) -> NetStats:
+    return measure_variants([variant], num_classes)[variant.name]
+
+
+def measure_variants(variants, num_classes: int, progress=None) -> dict[str, NetStats]:
+    """Measure each variant; the variants of one architecture (same builder, other resolutions) share one
+    network built on the meta device (the build is most of the time)."""
     from .zoo import build_model
 
-    with torch.device("meta"):
-        model = build_model(variant, num_classes)
-    return measure(model, variant.resolution)
+    nets: dict[tuple, tuple] = {}
+    out = {}
+    for i, v in enumerate(variants):
+        if progress:
+            progress(i, len(variants), v.name)
+        if v.builder not in nets:
+            with torch.device("meta"):
+                model = build_model(v, num_classes)
+            split = _litert_int8_form(model) if any(isinstance(m, torch.nn.Hardswish) for m in model.modules()) \
+                else None
+            nets[v.builder] = (model, split)
+        model, split = nets[v.builder]
+        out[v.name] = measure(model, v.resolution, split)
+    return out

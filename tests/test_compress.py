@@ -108,12 +108,12 @@ def test_qat_simulates_int8_and_keeps_plain_weights():
 
 
 def test_qat_run_exports_int8_that_passes_verify(trained_run, tmp_path):
-    r = run_cli("compress", trained_run, "--qat", "--qat-epochs", "2", "--batch-size", "8",
+    r = run_cli("compress", trained_run, "--qat", "--qat-epochs", "1", "--batch-size", "8",
                 "--out", tmp_path / "qat", "--json")
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     q = s["compress"]["qat"]
-    assert q["epochs"] == 2 and q["int8_onnx_val_top1_after"] >= 0.9  # a confident 3-class model stays so
+    assert q["epochs"] == 1 and q["int8_onnx_val_top1_after"] >= 0.9  # a confident 3-class model stays so
     ck = checkpoint.load(tmp_path / "qat" / "best.pt")
     assert ck["qat"] is True and not any("activation_post_process" in k for k in ck["state_dict"])
     r = run_cli("export", tmp_path / "qat", "--precision", "int8", "--out", tmp_path / "art")

@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from edgefit import costs
+from edgefit import costs, zoo
 from edgefit.budget import budget_from_mapping
+from edgefit.trace import measure_variant
 
 
 def test_cache_is_keyed_and_reused(monkeypatch):
@@ -15,7 +16,7 @@ def test_cache_is_keyed_and_reused(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a warm cache must not measure again")
 
-    monkeypatch.setattr("edgefit.trace.measure_variant", boom)
+    monkeypatch.setattr("edgefit.trace.measure_variants", boom)
     assert costs.zoo_stats(1000) == stats
 
 
@@ -38,7 +39,7 @@ def test_latency_is_two_flops_per_mac():
 
 
 def test_int8_ram_is_the_tflm_arena_and_depends_on_io():
-    s = costs.zoo_stats(10)["mobilenet_v2_0.35_96"]
+    s = measure_variant(zoo.get_variant("mobilenet_v2_0.35_96"), 10).to_dict()
     on_float_io, on_int8_io = (costs.peak_ram_bytes(s, "int8", io) for io in ("float", "int8"))
     assert on_int8_io > s["peak_act_elems"]  # persistent memory on top of the activations
     assert on_float_io >= on_int8_io and on_float_io >= 5 * s["input_elems"]
