@@ -27,7 +27,7 @@ def main() -> None:
     import torch
 
     from edgefit import checkpoint, zoo
-    from edgefit.benchmark.api import bench
+    from edgefit.benchmark.api import BenchOptions, bench
     from edgefit.data.demo import make_demo_data
     from edgefit.export import export
 
@@ -46,7 +46,7 @@ def main() -> None:
             art = tmp / name
             m = export(ck, art, formats="onnx,tflite", precisions="fp32,int8", calib=str(tmp / "calib"),
                        calib_samples=16, verify=False)
-            report = bench([str(art)], threads=2, min_runs=30, min_seconds=1.0)
+            report = bench([str(art)], BenchOptions(threads=2, min_runs=30, min_seconds=1.0))
             row = {"variant": name}
             by_file = {a["file"]: a for a in m["artifacts"]}
             row["litert_int8_undelegated_ops"] = by_file["model_int8.tflite"]["undelegated_ops"]

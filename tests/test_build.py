@@ -234,5 +234,43 @@ def test_weights_imagenet_keeps_only_variants_with_weights():
     generous = budget_from_mapping({"name": "big", "flops_per_sec": "100G", "storage_kb": 1e6, "target_fps": 1,
                                     "min_accuracy": 0.0, "num_classes": 3})
     sel = stage_select(generous, "accuracy", None, "imagenet")
-    assert sel["feasible"] and all(c["weights"] for c in sel["feasible"])
-    assert any(r["reasons"] == [{"constraint": "weights", "value": 0, "limit": 1}] for r in sel["rejected"])
+    assert sel.feasible and all(c["weights"] for c in sel.feasible)
+    assert any(r["reasons"] == [{"constraint": "weights", "value": 0, "limit": 1}] for r in sel.rejected)
+
+
+STAGE_RECORDS = {"select": "Selected", "train": "Trained", "export": "Exported", "evaluate": "Evaluated",
+                 "bench": "Benched", "errors": "Errors"}
+
+
+def test_every_stage_record_reads_back_what_it_wrote(built):
+    """The typed records the stages hand on are what stages/<name>.json holds: from_dict(to_dict) is exact."""
+    from edgefit.pipeline import records
+
+    root = built[0] / "out" / "stages"
+    assert {p.stem for p in root.glob("*.json")} == set(STAGE_RECORDS)
+    for name, cls in STAGE_RECORDS.items():
+        stored = json.loads((root / f"{name}.json").read_text())["outputs"]
+        rec = getattr(records, cls).from_dict(stored)
+        assert rec.to_dict() == stored, name
+    exported = records.Exported.from_dict(json.loads((root / "export.json").read_text())["outputs"])
+    assert isinstance(exported.parity, records.Parity) and exported.parity.lowest_agreement <= 1
+
+
+def test_a_stage_record_this_version_cannot_read_runs_the_stage_again(tmp_path):
+    from edgefit.pipeline.records import Benched
+    from edgefit.pipeline.stages import Stages
+
+    calls = []
+
+    def fn(resume):
+        calls.append(resume)
+        return Benched(final="m.tflite", row={"fps": 1.0}, machine={})
+
+    stages = Stages(tmp_path, lambda msg: None)
+    first = stages.run("bench", {"a": 1}, fn, Benched)
+    assert stages.run("bench", {"a": 1}, fn, Benched) == first and len(calls) == 1  # unchanged: skipped
+    path = tmp_path / "stages" / "bench.json"
+    rec = json.loads(path.read_text())
+    del rec["outputs"]["machine"]  # written by a version whose record had other fields
+    path.write_text(json.dumps(rec))
+    assert stages.run("bench", {"a": 1}, fn, Benched) == first and len(calls) == 2

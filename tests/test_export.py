@@ -153,11 +153,12 @@ def test_predicted_size_within_10_percent(exported):
 def test_bench_compares_each_int8_artifact_with_its_fp32_sibling(exported):
     """Every int8 row carries its latency ratio to the fp32 artifact of the same runtime; a slower one is
     flagged in the Markdown with the ops the export recorded outside the fast path."""
-    from edgefit.benchmark.api import bench
+    from edgefit.benchmark.api import BenchOptions, bench
     from edgefit.benchmark.reports import markdown
 
     out, manifest = exported
-    report = bench([str(out)], runtimes=("onnxruntime", "litert"), threads=1, min_runs=5, min_seconds=0.05)
+    opts = BenchOptions(runtimes=("onnxruntime", "litert"), threads=1, min_runs=5, min_seconds=0.05)
+    report = bench([str(out)], opts)
     rows = {Path(r["model"]).name: r for r in report["results"]}
     for int8, fp32 in (("model_int8.onnx", "model.onnx"), ("model_int8.tflite", "model.tflite")):
         ratio = rows[int8]["p50_ms"] / rows[fp32]["p50_ms"]

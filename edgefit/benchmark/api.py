@@ -1,6 +1,7 @@
 """The bench stage as a function: measure, judge against a budget, compare with a baseline."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadInput
@@ -133,33 +134,53 @@ def _compare_int8_with_fp32(results: list[dict]) -> None:
             r["slower_than_fp32"] = r["p50_ms"] > sibling["p50_ms"]
 
 
-def bench(models: list[str], runtimes=RUNTIMES, devices=("cpu",), threads: int = 0, batch: int = 1,
-          budget=None, baseline: str | None = None, data: str | None = None, samples: int = 200,
-          host_is_target: bool = False, min_runs: int = 20, min_seconds: float = 1.0) -> dict:
-    for r in runtimes:
-        if r not in RUNTIMES:
-            raise BadInput(f"--runtime: unknown '{r}'; choose from {', '.join(RUNTIMES)}")
-    for d in devices:
-        if d not in DEVICES:
-            raise BadInput(f"--device: unknown '{d}'; choose from {', '.join(DEVICES)}")
-    if batch < 1 or threads < 0:
-        raise BadInput("--batch must be 1 or more and --threads 0 (runtime default) or more")
-    units = expand(models, list(runtimes))
+@dataclass(frozen=True)
+class BenchOptions:
+    """How to measure: which runtimes and devices, threads (0: the runtime's default), batch, the timing
+    floor (at least `min_runs` runs and `min_seconds`), images for an accuracy line (`data`, `samples`),
+    whether the host is the target, and a previous report to compare with (`baseline`)."""
+
+    runtimes: tuple[str, ...] = RUNTIMES
+    devices: tuple[str, ...] = ("cpu",)
+    threads: int = 0
+    batch: int = 1
+    min_runs: int = 20
+    min_seconds: float = 1.0
+    data: str | None = None
+    samples: int = 200
+    host_is_target: bool = False
+    baseline: str | None = None
+
+    def validate(self) -> None:
+        for r in self.runtimes:
+            if r not in RUNTIMES:
+                raise BadInput(f"--runtime: unknown '{r}'; choose from {', '.join(RUNTIMES)}")
+        for d in self.devices:
+            if d not in DEVICES:
+                raise BadInput(f"--device: unknown '{d}'; choose from {', '.join(DEVICES)}")
+        if self.batch < 1 or self.threads < 0:
+            raise BadInput("--batch must be 1 or more and --threads 0 (runtime default) or more")
+
+
+def bench(models: list[str], opts: BenchOptions = BenchOptions(), budget=None) -> dict:
+    """Measure every model file (or artifact folder) in `models`; judge each against `budget` when given."""
+    opts.validate()
+    units = expand(models, list(opts.runtimes))
     if not units:
-        raise BadInput(f"nothing to bench: no model matches --runtime {','.join(runtimes)}")
+        raise BadInput(f"nothing to bench: no model matches --runtime {','.join(opts.runtimes)}")
     results = []
     stats_cache: dict = {}
     for unit in units:
-        for device in devices:
-            row = bench_unit(unit, device, threads, batch, None, min_runs, min_seconds)
+        for device in opts.devices:
+            row = bench_unit(unit, device, opts.threads, opts.batch, None, opts.min_runs, opts.min_seconds)
             if budget is not None and unit.runtime != "torch" and "skipped" not in row:
                 key = str(unit.path.parent)
                 if key not in stats_cache:
                     stats_cache[key] = _reference_stats(unit)
                 stats = stats_cache[key]
-                acc = _accuracy(unit, data, samples) if data else None
+                acc = _accuracy(unit, opts.data, opts.samples) if opts.data else None
                 row["budget_lines"] = [ln.to_dict() for ln in budget_lines(row, unit, budget, stats, acc,
-                                                                          host_is_target)]
+                                                                          opts.host_is_target)]
             results.append(row)
     _compare_int8_with_fp32(results)
     report = {"schema": "edgefit-bench/1", "machine": machine.info(), "results": results}
@@ -168,9 +189,9 @@ def bench(models: list[str], runtimes=RUNTIMES, devices=("cpu",), threads: int =
         report["budget"] = {"name": budget.name, "storage_kb": budget.storage_kb, "runtime_kb": budget.runtime_kb,
                             "target_fps": budget.target_fps, "lines": lines,
                             "passed": all(ln["passed"] for ln in lines if ln["gating"])}
-    if baseline:
+    if opts.baseline:
         from .reports import compare
 
-        report["baseline"] = compare(results, baseline)
+        report["baseline"] = compare(results, opts.baseline)
     report["passed"] = (report.get("budget", {}).get("passed", True) and report.get("baseline", {}).get("passed", True))
     return report

@@ -35,7 +35,7 @@ def bench_cmd(models, runtimes, devices, threads, batch, budget_file, host_is_ta
     Example:
       edgefit bench artifacts --budget budgets/raspberry-pi-4.yaml --markdown bench.md --junit bench.xml
     """
-    from ..benchmark.api import bench
+    from ..benchmark.api import BenchOptions, bench
     from ..benchmark.reports import junit as to_junit
     from ..benchmark.reports import markdown as to_markdown
     from ..benchmark.reports import plot as to_plot
@@ -44,10 +44,11 @@ def bench_cmd(models, runtimes, devices, threads, batch, budget_file, host_is_ta
     from ..fsutil import atomic_write_bytes
 
     budget = load_budget(budget_file) if budget_file else None
-    report = bench(list(models), runtimes=[r.strip() for r in runtimes.split(",") if r.strip()],
-                   devices=[d.strip() for d in devices.split(",") if d.strip()], threads=threads, batch=batch,
-                   budget=budget, baseline=baseline, data=data, host_is_target=host_is_target, min_runs=min_runs,
-                   min_seconds=min_seconds)
+    opts = BenchOptions(runtimes=tuple(r.strip() for r in runtimes.split(",") if r.strip()),
+                        devices=tuple(d.strip() for d in devices.split(",") if d.strip()), threads=threads,
+                        batch=batch, min_runs=min_runs, min_seconds=min_seconds, data=data,
+                        host_is_target=host_is_target, baseline=baseline)
+    report = bench(list(models), opts, budget)
     md = to_markdown(report)
     if json_out and json_out != "-":
         write_text(json_out, json.dumps(report, indent=2) + "\n")

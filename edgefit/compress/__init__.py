@@ -170,8 +170,8 @@ def compress(run_dir: str | Path, out: str | Path, opts: CompressOptions, quiet:
         if opts.prunes:
             prune_out = Path(work) / "recovered" if opts.qat else out
             src = _Source(model, ck, run_dir, split, res, common, source_summary["val_top1"])
-            model, meta, result, pruned = _prune(src, prune_out, opts, quiet, work)
-            summary, info = result.summary, pruned
+            pruned = _prune(src, prune_out, opts, quiet, work)
+            model, meta, summary, info = pruned.model, pruned.meta, pruned.result.summary, pruned.info
         if opts.qat:
             from .qat import QatModel
 
@@ -224,9 +224,16 @@ def _int8_top1(model, run_dir: Path) -> float:
     return int8_onnx_top1(model, Source(run_dir / "best.pt", checkpoint.load(run_dir / "best.pt"), run_dir))
 
 
-def _prune(src: _Source, out: Path, opts: CompressOptions, quiet: bool, work: str):
-    """Prune stepwise with short fine-tunes, then the recovery fine-tune into `out`; returns (the pruned model,
-    its checkpoint metadata, the recovery's TrainResult, the pruning fields of the summary)."""
+@dataclass(frozen=True)
+class _Pruned:
+    model: object  # the pruned, recovered network
+    meta: dict  # its checkpoint metadata (the architecture that reloads it)
+    result: object  # the recovery fine-tune's TrainResult
+    info: dict  # the pruning fields of the summary
+
+
+def _prune(src: _Source, out: Path, opts: CompressOptions, quiet: bool, work: str) -> _Pruned:
+    """Prune stepwise with short fine-tunes, then the recovery fine-tune into `out`."""
     import torch
 
     from .. import arch as arch_mod
@@ -276,4 +283,4 @@ def _prune(src: _Source, out: Path, opts: CompressOptions, quiet: bool, work: st
             "macs_removed": round(removed, 4), "host_speedup": round(speedup, 3), "faster": speedup > 1.05,
             "verdict": (f"{speedup:.2f}x faster on this host" if speedup > 1.05 else
                         f"NOT faster on this host ({speedup:.2f}x) despite {removed:.0%} fewer MACs")}
-    return final, meta, result, info
+    return _Pruned(final, meta, result, info)

@@ -49,8 +49,15 @@ class ErrorReport:
         return {"schema": SCHEMA, **d}
 
 
-def _predict(model: str | Path, split: str, data: str | None):
-    """(probabilities, Images, classes, description of the model and runtime)."""
+@dataclass(frozen=True)
+class _Predictions:
+    probs: object  # numpy (images, classes): softmax of the model's logits
+    images: object  # data.images.Images
+    classes: list[str]
+    runtime: str  # torch | onnxruntime | litert
+
+
+def _predict(model: str | Path, split: str, data: str | None) -> _Predictions:
     import numpy as np
 
     from .. import checkpoint
@@ -84,7 +91,7 @@ def _predict(model: str | Path, split: str, data: str | None):
         raise BadInput(f"{p}: give a training run directory, a checkpoint, or an .onnx/.tflite artifact")
     z = logits - logits.max(1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
-    return probs, images, source.classes, runtime
+    return _Predictions(probs, images, source.classes, runtime)
 
 
 def per_class_scores(confusion, classes: list[str]) -> list[dict]:
@@ -109,7 +116,8 @@ def analyse(model: str | Path, data: str | None = None, split: str = "val",
         raise BadInput(f"--split must be val or test, got {split!r}")
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise BadInput(f"--out {out} is a file; give a directory")
-    probs, images, classes, runtime = _predict(model, split, data)
+    predicted = _predict(model, split, data)
+    probs, images, classes, runtime = predicted.probs, predicted.images, predicted.classes, predicted.runtime
     pred = probs.argmax(1)
     y = images.labels
     k = len(classes)

@@ -5,12 +5,12 @@
     -> evaluate the final artifact on held-out test images -> bench on this host
     -> errors of the final artifact on the test split -> report (with the training diagnostics and data checks)
 
-Every stage records its outputs with a hash of its inputs under BUILD_DIR/stages, so a rerun skips
-finished stages and an interrupted build continues where it stopped.
+Every stage records its outputs (a typed record, records.py) with a hash of its inputs under
+BUILD_DIR/stages, so a rerun skips finished stages and an interrupted build continues where it stopped.
 
-    from edgefit.pipeline import build
-    result = build("budgets/pi-zero-2w.yaml", "runs/demo-data", out="runs/demo-build")
-    print(result.passed, result.report_dir)
+    from edgefit.pipeline import BuildOptions, build
+    result = build("budgets/pi-zero-2w.yaml", BuildOptions(data="runs/demo-data", out="runs/demo-build"))
+    print(result.passed, result.out / "report.md")
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from .. import __version__
 from ..errors import BadInput
 from ..precision import Precision
 from ..train.config import TrainConfig
+from . import records as rec
 from . import steps as st
 from .stages import Stages
 from .steps import QAT_EPOCHS, TEST_FRACTION, VAL_FRACTION
@@ -115,63 +116,66 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
 
     sel = stages.run("select", {"budget": budget.model_dump(), "objective": opts.objective, **base,
                                 "max_resolution": opts.max_resolution, "weights": opts.weights, "zoo": cache_key(n)},
-                     lambda resume: st.stage_select(cost_budget, opts.objective, opts.max_resolution, opts.weights))
-    winner = sel["chosen"]
-    if opts.search and len(sel["feasible"]) > 1:
-        names = [c["name"] for c in sel["feasible"][:opts.search]]
+                     lambda resume: st.stage_select(cost_budget, opts.objective, opts.max_resolution, opts.weights),
+                     rec.Selected)
+    winner = sel.chosen
+    if opts.search and len(sel.feasible) > 1:
+        names = [c["name"] for c in sel.feasible[:opts.search]]
         searched = stages.run("search", {"candidates": names, "epochs": opts.short_epochs, "weights": opts.weights,
                                          "batch_size": opts.batch_size, **base},
                               lambda resume: st.stage_search(names, sel, split, opts, out / "search", quiet, say),
-                              workdir=out / "search", resumable=True)
-        winner = searched["winner"]
+                              rec.Searched, workdir=out / "search", resumable=True)
+        winner = searched.winner
     else:
         searched = None
     train_out = stages.run("train", {"variant": winner, "epochs": opts.epochs, "weights": opts.weights,
                                      "batch_size": opts.batch_size, **base},
                            lambda resume: st.stage_train(winner, split, opts, out / "train", resume, quiet,
                                                          opts.epochs, opts.interrupt_after),
-                           workdir=out / "train", resumable=True)
-    final_run = Path(train_out["run_dir"])
+                           rec.Trained, workdir=out / "train", resumable=True)
+    final_run = Path(train_out.run_dir)
     compressed = None
-    if sel["needs_compress"]:
-        compressed = stages.run("compress", {"from": train_out["best_sha256"], "budget": budget.model_dump()},
+    if sel.needs_compress:
+        compressed = stages.run("compress", {"from": train_out.best_sha256, "budget": budget.model_dump()},
                                 lambda resume: st.stage_compress(final_run, out / "compress", cost_budget, opts, quiet),
-                                workdir=out / "compress")
-        final_run = Path(compressed["run_dir"])
-        source_sha = compressed["best_sha256"]
+                                rec.Compressed, workdir=out / "compress")
+        final_run = Path(compressed.run_dir)
+        source_sha = compressed.best_sha256
     else:
-        source_sha = train_out["best_sha256"]
+        source_sha = train_out.best_sha256
     precision = Precision.parse(budget.precision).value
     art_dir = out / "artifacts"
     exported = stages.run("export", {"from": source_sha, "formats": formats, "precision": precision,
                                      "io": budget.io},
                           lambda resume: st.stage_export(final_run, art_dir, formats, precision, budget.io),
-                          workdir=art_dir)
-    evaluated = stages.run("evaluate", {"artifacts": exported["sha256"]},
-                           lambda resume: st.stage_evaluate(art_dir, final_run))
+                          rec.Exported, workdir=art_dir)
+    evaluated = stages.run("evaluate", {"artifacts": exported.sha256},
+                           lambda resume: st.stage_evaluate(art_dir, final_run), rec.Evaluated)
     qat = None
     if precision == "int8" and (opts.qat == "always" or (opts.qat == "auto" and st.int8_lost(exported, evaluated,
                                                                                           budget))):
         qat_run, qat_art = out / "qat", out / "artifacts-qat"
         trained = stages.run("qat", {"from": source_sha, "epochs": QAT_EPOCHS, "batch_size": opts.batch_size},
-                             lambda resume: st.stage_qat(final_run, qat_run, opts, quiet), workdir=qat_run)
-        ex_q = stages.run("export_qat", {"from": trained["best_sha256"], "formats": formats,
+                             lambda resume: st.stage_qat(final_run, qat_run, opts, quiet), rec.QatTrained,
+                             workdir=qat_run)
+        ex_q = stages.run("export_qat", {"from": trained.best_sha256, "formats": formats,
                                          "precision": precision, "io": budget.io},
                           lambda resume: st.stage_export(qat_run, qat_art, formats, precision, budget.io),
-                          workdir=qat_art)
-        ev_q = stages.run("evaluate_qat", {"artifacts": ex_q["sha256"]},
-                          lambda resume: st.stage_evaluate(qat_art, qat_run))
+                          rec.Exported, workdir=qat_art)
+        ev_q = stages.run("evaluate_qat", {"artifacts": ex_q.sha256},
+                          lambda resume: st.stage_evaluate(qat_art, qat_run), rec.Evaluated)
         kept = st.score(ex_q, ev_q) > st.score(exported, evaluated)
-        qat = {"why": "forced (--qat always)" if opts.qat == "always" else
-               "post-training int8 lost parity or accuracy", "epochs": QAT_EPOCHS, "kept": kept,
-               "before": st.int8_summary(exported, evaluated), "after": st.int8_summary(ex_q, ev_q)}
+        qat = rec.QatOutcome(why="forced (--qat always)" if opts.qat == "always" else
+                             "post-training int8 lost parity or accuracy", epochs=QAT_EPOCHS, kept=kept,
+                             before=rec.Int8Result.of(exported, evaluated), after=rec.Int8Result.of(ex_q, ev_q))
         if kept:
             final_run, art_dir, exported, evaluated = qat_run, qat_art, ex_q, ev_q
-    benched = stages.run("bench", {"artifacts": exported["sha256"], "budget": budget.model_dump(),
+    benched = stages.run("bench", {"artifacts": exported.sha256, "budget": budget.model_dump(),
                                    "host_is_target": opts.host_is_target},
-                         lambda resume: st.stage_bench(art_dir, exported["final"], budget, opts.host_is_target))
-    errs = stages.run("errors", {"artifacts": exported["sha256"], "final": exported["final"]},
-                      lambda resume: st.stage_errors(art_dir, exported["final"], out / "errors"),
+                         lambda resume: st.stage_bench(art_dir, exported.final, budget, opts.host_is_target),
+                         rec.Benched)
+    errs = stages.run("errors", {"artifacts": exported.sha256, "final": exported.final},
+                      lambda resume: st.stage_errors(art_dir, exported.final, out / "errors"), rec.Errors,
                       workdir=out / "errors")
     outputs = report_mod.StageOutputs(sel, searched, train_out, compressed, exported, evaluated, benched, qat, errs)
     rep = report_mod.make(budget, budget_path, opts, outputs, stages.times, art_dir)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .records import Benched, Compressed, Errors, Evaluated, Exported, QatOutcome, Searched, Selected, Trained, as_json
 
 NEXT_MOVES = {
     "storage_kb": "a smaller variant (`edgefit select BUDGET --objective size`) or pruning "
@@ -27,29 +28,29 @@ NEXT_MOVES = {
 class StageOutputs:
     """What the stages of one build handed on (each a record `Stages.run` stored)."""
 
-    sel: dict
-    searched: dict | None
-    train: dict
-    compressed: dict | None
-    exported: dict
-    evaluated: dict
-    benched: dict
-    qat: dict | None
-    errors: dict | None
+    sel: Selected
+    searched: Searched | None
+    train: Trained
+    compressed: Compressed | None
+    exported: Exported
+    evaluated: Evaluated
+    benched: Benched
+    qat: QatOutcome | None
+    errors: Errors | None
 
 
 def advice(o: StageOutputs, data_root: str) -> list[str]:
     """The practitioner's reading of the build: data problems, training symptoms, the commonest mistake."""
     out = [f"data: {f['message']} (`edgefit doctor {data_root}` lists the files)"
-           for f in o.train.get("data_checks", []) if f["severity"] == "error"]
-    out += [f"training: {d['code']}: {d['message']}" for d in o.train.get("diagnostics", [])
+           for f in o.train.data_checks if f["severity"] == "error"]
+    out += [f"training: {d['code']}: {d['message']}" for d in o.train.diagnostics
             if d["severity"] in ("warning", "error")]
     e = o.errors
-    if e and e["errors"]:
-        p = e["pairs"][0]
-        out.append(f"errors: {e['errors']} of {e['n']} test images are wrong; the most-confused pair is "
-                   f"{p['true']} taken for {p['predicted']} ({p['count']} of the {e['errors']}); tag the rows of "
-                   f"{e['dir']}/errors.csv and run `edgefit errors --tags {e['dir']}/errors.csv` to see what "
+    if e and e.errors:
+        p = e.pairs[0]
+        out.append(f"errors: {e.errors} of {e.n} test images are wrong; the most-confused pair is "
+                   f"{p['true']} taken for {p['predicted']} ({p['count']} of the {e.errors}); tag the rows of "
+                   f"{e.dir}/errors.csv and run `edgefit errors --tags {e.dir}/errors.csv` to see what "
                    "fixing each cause could gain")
     return out
 
@@ -58,39 +59,34 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
     from ..costs import cost
     from ..verdict import Figure, Figures, judge, parity_line
 
-    sel, searched, train_out, compressed = o.sel, o.searched, o.train, o.compressed
-    exported, evaluated, benched, qat = o.exported, o.evaluated, o.benched, o.qat
-    # the predictions for the network trained: a search may have chosen another than select's first
-    pred = next((c for c in sel["feasible"] if c["name"] == train_out["variant"]), sel["predicted"])
-    final = exported["final"]
+    train_out, exported, evaluated, benched = o.train, o.exported, o.evaluated, o.benched
+    pred = o.sel.candidate(train_out.variant)  # a search may have trained another than select's first
+    final = exported.final
     final_path = art_dir / final
-    measured = cost(evaluated["stats"], budget)
+    measured = cost(evaluated.stats, budget)
     size_kb = final_path.stat().st_size / 1024
-    acc = evaluated["artifact_top1"][final]
-    tried = (searched or {}).get("tried", [])
-    searched_top1 = next((t["val_top1"] for t in tried if t["name"] == train_out["variant"]), None)
+    acc = evaluated.artifact_top1[final]
+    searched_top1 = o.searched.val_top1(train_out.variant) if o.searched else None
     predicted = Figures(
         storage_kb=Figure(pred["size_kb"], "cost model at select time"),
         ram_kb=Figure(pred["peak_ram_kb"], "cost model at select time"),
         latency_ms=Figure(pred["latency_ms"], "cost model at select time"),
         accuracy=None if searched_top1 is None else Figure(searched_top1, "validation top-1 of the short search run"))
-    host = benched["row"].get("fps")
+    host = benched.row.get("fps")
     figs = Figures(
         storage_kb=Figure(size_kb, f"{final} {size_kb:.1f} KB", measured=True),
         ram_kb=_ram(benched, measured.peak_ram_kb),
         latency_ms=Figure(measured.latency_ms, f"on the target: {measured.latency_method} of the final network"),
-        accuracy=Figure(acc, f"top-1 of {final} on {evaluated['test_images']} held-out test images no training saw"
+        accuracy=Figure(acc, f"top-1 of {final} on {evaluated.test_images} held-out test images no training saw"
                         + ("" if searched_top1 is not None else
                            f"; not predicted (the ImageNet prior {pred['accuracy_prior']:.3f} only ranks candidates)"),
                         measured=True),
-        host_fps=None if not host else Figure(host, f"{final} measured on this host ({benched['row'].get('runtime')}, "
+        host_fps=None if not host else Figure(host, f"{final} measured on this host ({benched.row.get('runtime')}, "
                                                     "batch 1)", measured=True))
     verdict = judge(budget, figs, predicted, host_is_target=opts.host_is_target)
-    parity = exported["parity"]
-    agreement = min(a["top1_agreement"] for a in parity["artifacts"])
-    need = max(a["tolerance"]["min_agreement"] for a in parity["artifacts"])
-    par = parity_line(agreement, need, parity["passed"],
-                      f"lowest top-1 agreement of the exports with the trained model on {parity['samples']} images")
+    parity = exported.parity
+    par = parity_line(parity.lowest_agreement, parity.required_agreement, parity.passed,
+                      f"lowest top-1 agreement of the exports with the trained model on {parity.samples} images")
     lines = [ln.to_dict() for ln in verdict.lines if ln.constraint != "host_fps"] + [par.to_dict()] + \
         [ln.to_dict() for ln in verdict.lines if ln.constraint == "host_fps"]
     passed = all(ln["passed"] for ln in lines if ln["gating"])
@@ -100,48 +96,49 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
         "failing": failing, "next_moves": {c: NEXT_MOVES[c] for c in failing},
         "budget": {"file": str(budget_path), **budget.model_dump()},
         "data": {"root": opts.data, "num_classes": budget.num_classes},
-        "model": {"variant": train_out["variant"], "val_top1_float": train_out["val_top1"],
-                  "test_top1_float": evaluated["float_top1"], "epochs_run": train_out["epochs_run"],
-                  "macs": measured.macs, "params": measured.params, "compressed": compressed},
-        "candidates": _candidates(sel, searched, train_out["variant"]),
-        "parity": parity,
-        "quantization_aware_training": qat,
+        "model": {"variant": train_out.variant, "val_top1_float": train_out.val_top1,
+                  "test_top1_float": evaluated.float_top1, "epochs_run": train_out.epochs_run,
+                  "macs": measured.macs, "params": measured.params, "compressed": as_json(o.compressed)},
+        "candidates": _candidates(o.sel, o.searched, train_out.variant),
+        "parity": parity.to_dict(),
+        "quantization_aware_training": as_json(o.qat),
         "artifacts": {"dir": str(art_dir), "final": str(final_path),
-                      "files": {f: (art_dir / f).stat().st_size for f in exported["files"]},
-                      "test_top1": evaluated["artifact_top1"], "run_dir": train_out["run_dir"]},
-        "host": {**benched["row"], "cpu": benched["machine"].get("cpu")},
-        "training": {k: train_out.get(k) for k in ("diagnostics", "decisions", "data_checks")},
-        "errors": o.errors,
+                      "files": {f: (art_dir / f).stat().st_size for f in exported.files},
+                      "test_top1": evaluated.artifact_top1, "run_dir": train_out.run_dir},
+        "host": {**benched.row, "cpu": benched.machine.get("cpu")},
+        "training": {"diagnostics": train_out.diagnostics, "decisions": train_out.decisions,
+                     "data_checks": train_out.data_checks},
+        "errors": as_json(o.errors),
         "advice": advice(o, opts.data),
         "stages": times,
     }
 
 
-def _ram(benched: dict, estimate_kb: float):
+def _ram(benched: Benched, estimate_kb: float):
     """The arena TFLite Micro allocated for the final artifact when bench measured one, else the estimate."""
     from ..verdict import Figure
 
-    ram = next((ln for ln in benched.get("lines", []) if ln["constraint"] == "ram_kb"), None)
+    ram = benched.line("ram_kb")
     if ram and ram["measured"] and ram["value"] is not None:
         return Figure(ram["value"], ram["note"], measured=True)
     return Figure(estimate_kb, "estimate: peak activation memory of the final network (tensor liveness)")
 
 
-def _candidates(sel: dict, searched, winner: str) -> dict:
+def _candidates(sel: Selected, searched: Searched | None, winner: str) -> dict:
     reasons: dict[str, int] = {}
-    for r in sel["rejected"]:
+    for r in sel.rejected:
         for x in r["reasons"]:
             reasons[x["constraint"]] = reasons.get(x["constraint"], 0) + 1
     tried = []
-    for t in (searched or {}).get("tried", []):
-        why = "chosen" if t["name"] == winner else "lower validation top-1 on your data" if t["val_top1"] < next(
-            u["val_top1"] for u in searched["tried"] if u["name"] == winner) else "as accurate but slower on the target"
+    for t in searched.tried if searched else []:
+        why = "chosen" if t["name"] == winner else "lower validation top-1 on your data" if \
+            t["val_top1"] < searched.val_top1(winner) else "as accurate but slower on the target"
         tried.append({**t, "outcome": why})
-    return {"feasible": len(sel["feasible"]), "rejected": len(sel["rejected"]), "rejected_by": reasons,
+    return {"feasible": len(sel.feasible), "rejected": len(sel.rejected), "rejected_by": reasons,
             "ranked_by_prior": [{k: c[k] for k in ("name", "accuracy_prior", "fps", "size_kb", "peak_ram_kb")}
-                                for c in sel["feasible"][:5]],
+                                for c in sel.feasible[:5]],
             "tried": tried, "chosen": winner,
-            "pruned_because": sel["nearest_miss"]}
+            "pruned_because": sel.nearest_miss}
 
 
 def _fmt(v, constraint: str) -> str:

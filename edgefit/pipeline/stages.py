@@ -13,8 +13,10 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ..fsutil import atomic_write_json
+from .records import Record
 
 
 def digest(obj) -> str:
@@ -29,6 +31,16 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+R = TypeVar("R", bound=Record)
+
+
+def _read(record: type[R], rec: dict) -> R | None:
+    try:
+        return record.from_dict(rec["outputs"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class Stages:
     def __init__(self, root: Path, say: Callable[[str], None]):
         self.root = root
@@ -36,20 +48,21 @@ class Stages:
         self.say = say
         self.times: dict[str, dict] = {}
 
-    def run(self, name: str, inputs: dict, fn: Callable[[bool], dict], workdir: Path | None = None,
-            resumable: bool = False) -> dict:
-        """Run `fn(resume)` unless a finished record with the same inputs exists; returns its outputs.
-        `workdir` (the stage's own folder) is cleared whenever the stage starts over: with new inputs, or
-        after an interruption unless the stage is `resumable` (then `fn` gets resume=True)."""
+    def run(self, name: str, inputs: dict, fn: Callable[[bool], R], record: type[R], workdir: Path | None = None,
+            resumable: bool = False) -> R:
+        """Run `fn(resume)` unless a finished record with the same inputs exists; returns its outputs, a
+        `record`. `workdir` (the stage's own folder) is cleared whenever the stage starts over: with new
+        inputs, or after an interruption unless the stage is `resumable` (then `fn` gets resume=True)."""
         h = digest(inputs)
         done, started = self.dir / f"{name}.json", self.dir / f"{name}.started.json"
         if done.is_file():
             rec = json.loads(done.read_text())
-            if rec.get("inputs_hash") == h:
+            outputs = _read(record, rec) if rec.get("inputs_hash") == h else None
+            if outputs is not None:
                 self.times[name] = {"seconds": rec["seconds"], "skipped": True}
                 self.say(f"[{name}] unchanged since the last run ({rec['seconds']:.1f} s then): skipped")
-                return rec["outputs"]
-            done.unlink()
+                return outputs
+            done.unlink()  # other inputs, or a record this version cannot read: the stage runs again
         resume = resumable and started.is_file() and json.loads(started.read_text()).get("inputs_hash") == h
         if not resume and workdir is not None and workdir.exists():
             shutil.rmtree(workdir)
@@ -59,7 +72,7 @@ class Stages:
         t = time.perf_counter()
         outputs = fn(resume)
         seconds = time.perf_counter() - t
-        atomic_write_json(done, {"stage": name, "inputs_hash": h, "inputs": inputs, "outputs": outputs,
+        atomic_write_json(done, {"stage": name, "inputs_hash": h, "inputs": inputs, "outputs": outputs.to_dict(),
                                  "seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
         started.unlink(missing_ok=True)
         self.times[name] = {"seconds": round(seconds, 2), "skipped": False, "resumed": resume}

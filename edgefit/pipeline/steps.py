@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import BadInput, NothingFits
+from .records import Benched, Compressed, Errors, Evaluated, Exported, Parity, QatTrained, Searched, Selected, Trained
 from .stages import file_digest
 
 VAL_FRACTION = TEST_FRACTION = 0.15
@@ -15,36 +16,30 @@ VAL_FRACTION = TEST_FRACTION = 0.15
 QAT_EPOCHS = 3
 
 
-def int8_lost(exported: dict, evaluated: dict, budget) -> bool:
+def int8_lost(exported: Exported, evaluated: Evaluated, budget) -> bool:
     """Post-training int8 is not good enough: parity failed, or the float model meets min_accuracy on the
     test split and the final artifact does not."""
-    final_top1 = evaluated["artifact_top1"][exported["final"]]
-    return not exported["parity"]["passed"] or final_top1 < budget.min_accuracy <= evaluated["float_top1"]
+    final_top1 = evaluated.artifact_top1[exported.final]
+    return not exported.parity.passed or final_top1 < budget.min_accuracy <= evaluated.float_top1
 
 
-def score(exported: dict, evaluated: dict) -> tuple:
-    return exported["parity"]["passed"], evaluated["artifact_top1"][exported["final"]]
+def score(exported: Exported, evaluated: Evaluated) -> tuple:
+    return exported.parity.passed, evaluated.artifact_top1[exported.final]
 
 
-def int8_summary(exported: dict, evaluated: dict) -> dict:
-    return {"parity_passed": exported["parity"]["passed"],
-            "agreement": {a["file"]: a["top1_agreement"] for a in exported["parity"]["artifacts"]},
-            "test_top1": evaluated["artifact_top1"], "float_test_top1": evaluated["float_top1"]}
-
-
-def stage_qat(run_dir: Path, out: Path, opts, quiet: bool) -> dict:
+def stage_qat(run_dir: Path, out: Path, opts, quiet: bool) -> QatTrained:
     from ..compress import CompressOptions, compress
 
     s = compress(run_dir, out, CompressOptions(qat=True, qat_epochs=QAT_EPOCHS, batch_size=opts.batch_size,
                                                seed=opts.seed), quiet=quiet)
-    return {"run_dir": str(out), "val_top1": s["val_top1"], "qat": s["compress"]["qat"],
-            "best_sha256": file_digest(out / "best.pt")}
+    return QatTrained(run_dir=str(out), val_top1=s["val_top1"], qat=s["compress"]["qat"],
+                      best_sha256=file_digest(out / "best.pt"))
 
 
 UNPRUNABLE = ("max_resolution", "weights")  # rejections that pruning cannot fix
 
 
-def stage_select(cost_budget, objective: str, max_resolution: int | None, weights: str | None) -> dict:
+def stage_select(cost_budget, objective: str, max_resolution: int | None, weights: str | None) -> Selected:
     """Rank the zoo on the cost lines only (`cost_budget` has min_accuracy 0): in a build, min_accuracy is
     the task's accuracy, measured later on the user's images; the ImageNet prior only orders the candidates.
     `--max-resolution` and `--weights imagenet` (only variants with pretrained weights) narrow the zoo first."""
@@ -61,21 +56,20 @@ def stage_select(cost_budget, objective: str, max_resolution: int | None, weight
                        + (" has ImageNet weights" if weights == "imagenet" else "")
                        + "; raise --max-resolution or use --weights none")
     feasible = [c.to_dict() for c in sel.feasible]
-    out = {"feasible": feasible, "rejected": [{"name": c.variant.name, "reasons": c.reasons} for c in sel.rejected],
-           "needs_compress": not feasible, "nearest_miss": None}
+    miss = None
     if feasible:
-        out["chosen"] = feasible[0]["name"]
+        chosen = feasible[0]["name"]
     else:  # no width x resolution meets the cost lines: prune the variant that misses them least
         prunable = [c for c in sel.rejected if all(r["constraint"] not in UNPRUNABLE for r in c.reasons)]
         miss = nearest_miss(prunable, objective)
-        out["nearest_miss"] = miss
-        out["chosen"] = miss["name"]
-    out["predicted"] = {c.variant.name: c.to_dict() for c in sel.candidates}[out["chosen"]]
-    return out
+        chosen = miss["name"]
+    return Selected(feasible=feasible, rejected=[{"name": c.variant.name, "reasons": c.reasons} for c in sel.rejected],
+                    needs_compress=not feasible, chosen=chosen, nearest_miss=miss,
+                    predicted={c.variant.name: c.to_dict() for c in sel.candidates}[chosen])
 
 
 def stage_train(variant: str, split, opts, run_dir: Path, resume: bool, quiet: bool, epochs: int,
-                interrupt_after: int | None = None) -> dict:
+                interrupt_after: int | None = None) -> Trained:
     from ..train import TrainConfig, train
 
     resume = resume and (run_dir / "last.pt").is_file()
@@ -86,33 +80,33 @@ def stage_train(variant: str, split, opts, run_dir: Path, resume: bool, quiet: b
                       val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION)
     r = train(cfg, resume=resume, quiet=quiet, split=copy.deepcopy(split), interrupt_after=interrupt_after)
     s = r.summary
-    return {"run_dir": str(run_dir), "variant": variant, "val_top1": s["val_top1"], "epochs_run": s["epochs_run"],
-            "weights": s.get("weights"), "best_sha256": file_digest(run_dir / "best.pt"),
-            "diagnostics": s.get("diagnostics", []), "data_checks": s.get("data_checks", []),
-            "decisions": s.get("decisions", {})}
+    return Trained(run_dir=str(run_dir), variant=variant, val_top1=s["val_top1"], epochs_run=s["epochs_run"],
+                   weights=s.get("weights"), best_sha256=file_digest(run_dir / "best.pt"),
+                   diagnostics=s.get("diagnostics", []), data_checks=s.get("data_checks", []),
+                   decisions=s.get("decisions", {}))
 
 
-def stage_search(names: list[str], sel: dict, split, opts, root: Path, quiet: bool, say) -> dict:
+def stage_search(names: list[str], sel: Selected, split, opts, root: Path, quiet: bool, say) -> Searched:
     """Short fine-tunes of the candidates on the user's data; rank by validation top-1, then by
     predicted latency on the target. A candidate finished in an interrupted search is not redone."""
-    by_name = {c["name"]: c for c in sel["feasible"]}
+    by_name = {c["name"]: c for c in sel.feasible}
     tried = []
     for name in names:
         run_dir = root / name
         done = run_dir / "summary.json"
         if done.is_file():
             s = json.loads(done.read_text())
-            r = {"val_top1": s["val_top1"]}
+            val_top1 = s["val_top1"]
         else:
             say(f"[search] {name}: {opts.short_epochs} epochs")
-            r = stage_train(name, split, opts, run_dir, True, quiet, opts.short_epochs)
-        tried.append({"name": name, "val_top1": r["val_top1"], "latency_ms": by_name[name]["latency_ms"],
+            val_top1 = stage_train(name, split, opts, run_dir, True, quiet, opts.short_epochs).val_top1
+        tried.append({"name": name, "val_top1": val_top1, "latency_ms": by_name[name]["latency_ms"],
                       "fps": by_name[name]["fps"], "accuracy_prior": by_name[name]["accuracy_prior"],
                       "epochs": opts.short_epochs})
     ranked = sorted(tried, key=lambda t: (-round(t["val_top1"], 4), t["latency_ms"]))
     for i, t in enumerate(ranked):
         t["rank"] = i + 1
-    return {"tried": ranked, "winner": ranked[0]["name"]}
+    return Searched(tried=ranked, winner=ranked[0]["name"])
 
 
 def fresh(folder: Path) -> Path:
@@ -124,18 +118,18 @@ def fresh(folder: Path) -> Path:
     return folder
 
 
-def stage_compress(run_dir: Path, out: Path, cost_budget, opts, quiet: bool) -> dict:
+def stage_compress(run_dir: Path, out: Path, cost_budget, opts, quiet: bool) -> Compressed:
     from ..compress import CompressOptions, compress
 
     s = compress(run_dir, out, CompressOptions(budget=cost_budget, finetune_epochs=max(2, opts.epochs // 4),
                                                batch_size=opts.batch_size, seed=opts.seed), quiet=quiet)
     c = s["compress"]
-    return {"run_dir": str(out), "val_top1": s["val_top1"], "channel_ratio": c["channel_ratio"],
-            "macs_removed": c["macs_removed"], "host_speedup": c["host_speedup"], "verdict": c["verdict"],
-            "best_sha256": file_digest(out / "best.pt")}
+    return Compressed(run_dir=str(out), val_top1=s["val_top1"], channel_ratio=c["channel_ratio"],
+                      macs_removed=c["macs_removed"], host_speedup=c["host_speedup"], verdict=c["verdict"],
+                      best_sha256=file_digest(out / "best.pt"))
 
 
-def stage_export(run_dir: Path, art_dir: Path, formats: str, precision: str, io: str = "float") -> dict:
+def stage_export(run_dir: Path, art_dir: Path, formats: str, precision: str, io: str = "float") -> Exported:
     """Export and verify; for a microcontroller (io int8) the final TFLite must also run in TFLite Micro."""
     from ..export import export
 
@@ -153,17 +147,16 @@ def stage_export(run_dir: Path, art_dir: Path, formats: str, precision: str, io:
                               "choose another variant (edgefit build --search 3 tries the next ones)")
         tflm = arena.to_dict()
     v = m["verify"]
-    return {"files": files, "final": final, "io": io, "tflm": tflm,
-            "sha256": {f: file_digest(art_dir / f) for f in files},
-            "macs": m["macs"], "params": m["params"],
-            "outside_fast_path": {a["file"]: a.get("undelegated_ops", a.get("float_islands")) for a in m["artifacts"]
-                                  if a["precision"] == "int8"},
-            "parity": {"passed": v["passed"], "samples": v["samples"], "images": v["images"],
-                       "artifacts": [{k: a[k] for k in ("file", "max_rel_error", "top1_agreement", "tolerance",
-                                                        "passed", "reasons")} for a in v["artifacts"]]}}
+    parity = Parity(passed=v["passed"], samples=v["samples"], images=v["images"],
+                    artifacts=[{k: a[k] for k in ("file", "max_rel_error", "top1_agreement", "tolerance", "passed",
+                                                  "reasons")} for a in v["artifacts"]])
+    return Exported(files=files, final=final, io=io, tflm=tflm, sha256={f: file_digest(art_dir / f) for f in files},
+                    macs=m["macs"], params=m["params"], parity=parity,
+                    outside_fast_path={a["file"]: a.get("undelegated_ops", a.get("float_islands"))
+                                       for a in m["artifacts"] if a["precision"] == "int8"})
 
 
-def stage_evaluate(art_dir: Path, run_dir: Path) -> dict:
+def stage_evaluate(art_dir: Path, run_dir: Path) -> Evaluated:
     """Top-1 of every artifact (and the float model) on the held-out test split no training saw."""
     import numpy as np
 
@@ -179,25 +172,25 @@ def stage_evaluate(art_dir: Path, run_dir: Path) -> dict:
     ref = torch_logits(model, x).argmax(1)
     manifest = json.loads((art_dir / "edgefit.json").read_text())
     artifact_top1 = {a["file"]: top1(art_dir / a["file"], test, a) for a in manifest["artifacts"]}
-    return {"test_images": int(len(y)), "float_top1": float((ref == y).mean()), "artifact_top1": artifact_top1,
-            "chance": 1 / len(ck["classes"]), "per_class_images": np.bincount(y).tolist(),
-            "stats": measure(model, ck["preprocess"]["resolution"]).to_dict()}
+    return Evaluated(test_images=int(len(y)), float_top1=float((ref == y).mean()), artifact_top1=artifact_top1,
+                     chance=1 / len(ck["classes"]), per_class_images=np.bincount(y).tolist(),
+                     stats=measure(model, ck["preprocess"]["resolution"]).to_dict())
 
 
-def stage_bench(art_dir: Path, final: str, budget, host_is_target: bool) -> dict:
-    from ..benchmark.api import bench
+def stage_bench(art_dir: Path, final: str, budget, host_is_target: bool) -> Benched:
+    from ..benchmark.api import BenchOptions, bench
 
-    r = bench([str(art_dir / final)], budget=budget, host_is_target=host_is_target)
+    r = bench([str(art_dir / final)], BenchOptions(host_is_target=host_is_target), budget)
     row = r["results"][0]
     keep = ("runtime", "device", "threads", "p50_ms", "p90_ms", "fps", "peak_rss_mb", "size_bytes")
-    return {"final": final, "row": {k: row.get(k) for k in keep}, "machine": r["machine"],
-            "lines": row.get("budget_lines", [])}
+    return Benched(final=final, row={k: row.get(k) for k in keep}, machine=r["machine"],
+                   lines=row.get("budget_lines", []))
 
 
-def stage_errors(art_dir: Path, final: str, out: Path) -> dict:
+def stage_errors(art_dir: Path, final: str, out: Path) -> Errors:
     """`edgefit errors` on the final artifact (its own runtime) over the held-out test split."""
     from ..error_analysis import analyse
 
     r = analyse(art_dir / final, split="test", out=out)
-    return {"dir": str(out), "model": final, "n": r.n, "top1": r.top1, "errors": len(r.errors),
-            "pairs": r.pairs[:5], "worst_classes": sorted(r.per_class, key=lambda c: c["f1"])[:3]}
+    return Errors(dir=str(out), model=final, n=r.n, top1=r.top1, errors=len(r.errors), pairs=r.pairs[:5],
+                  worst_classes=sorted(r.per_class, key=lambda c: c["f1"])[:3])

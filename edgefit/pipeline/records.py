@@ -1,0 +1,195 @@
+"""What the stages of `edgefit build` hand each other: one frozen record per stage, persisted by `Stages.run`
+as `stages/<name>.json` (`to_dict`) and read back on a rerun (`from_dict`). The keys are the record's fields,
+so a build directory written before these types existed reads back the same."""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Record:
+    """A frozen dataclass that round-trips through JSON: nested records are rebuilt from their dicts."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in d:
+                continue  # a field added later keeps its default on an older record
+            kwargs[f.name] = _rebuild(hints[f.name], d[f.name])
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"{cls.__name__} record lacks {', '.join(missing)}")
+        return cls(**kwargs)
+
+
+def _rebuild(hint, value):
+    if value is None:
+        return None
+    for t in typing.get_args(hint) or (hint,):  # X | None
+        if isinstance(t, type) and issubclass(t, Record) and isinstance(value, dict):
+            return t.from_dict(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Selected(Record):
+    """select: the zoo ranked on the cost lines; `chosen` is trained (or pruned when `needs_compress`)."""
+
+    feasible: list[dict]
+    rejected: list[dict]
+    needs_compress: bool
+    chosen: str
+    predicted: dict
+    nearest_miss: dict | None = None
+
+    def candidate(self, name: str) -> dict:
+        """select's predictions for `name` (a search may have trained another than the first)."""
+        return next((c for c in self.feasible if c["name"] == name), self.predicted)
+
+
+@dataclass(frozen=True)
+class Searched(Record):
+    """search: short fine-tunes of the best candidates, ranked by validation top-1 then predicted latency."""
+
+    tried: list[dict]
+    winner: str
+
+    def val_top1(self, name: str) -> float | None:
+        return next((t["val_top1"] for t in self.tried if t["name"] == name), None)
+
+
+@dataclass(frozen=True)
+class Trained(Record):
+    run_dir: str
+    variant: str
+    val_top1: float
+    epochs_run: int
+    best_sha256: str
+    weights: dict | str | None = None
+    diagnostics: list[dict] = field(default_factory=list)
+    data_checks: list[dict] = field(default_factory=list)
+    decisions: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Compressed(Record):
+    run_dir: str
+    val_top1: float
+    channel_ratio: float
+    macs_removed: float
+    host_speedup: float | None
+    verdict: str
+    best_sha256: str
+
+
+@dataclass(frozen=True)
+class QatTrained(Record):
+    run_dir: str
+    val_top1: float
+    qat: dict
+    best_sha256: str
+
+
+@dataclass(frozen=True)
+class Parity(Record):
+    """verify: every export against the trained model on the same images."""
+
+    passed: bool
+    samples: int
+    images: str
+    artifacts: list[dict]
+
+    @property
+    def lowest_agreement(self) -> float:
+        return min(a["top1_agreement"] for a in self.artifacts)
+
+    @property
+    def required_agreement(self) -> float:
+        return max(a["tolerance"]["min_agreement"] for a in self.artifacts)
+
+    def agreement(self) -> dict[str, float]:
+        return {a["file"]: a["top1_agreement"] for a in self.artifacts}
+
+
+@dataclass(frozen=True)
+class Exported(Record):
+    files: list[str]
+    final: str
+    io: str
+    sha256: dict[str, str]
+    macs: int
+    params: int
+    parity: Parity
+    tflm: dict | None = None
+    outside_fast_path: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Evaluated(Record):
+    """Top-1 of every artifact and of the float model on the held-out test split."""
+
+    test_images: int
+    float_top1: float
+    artifact_top1: dict[str, float]
+    chance: float
+    per_class_images: list[int]
+    stats: dict
+
+
+@dataclass(frozen=True)
+class Benched(Record):
+    final: str
+    row: dict
+    machine: dict
+    lines: list[dict] = field(default_factory=list)
+
+    def line(self, constraint: str) -> dict | None:
+        return next((ln for ln in self.lines if ln["constraint"] == constraint), None)
+
+
+@dataclass(frozen=True)
+class Errors(Record):
+    dir: str
+    model: str
+    n: int
+    top1: float
+    errors: int
+    pairs: list[dict]
+    worst_classes: list[dict]
+
+
+@dataclass(frozen=True)
+class Int8Result(Record):
+    """One int8 export as the QAT decision sees it: parity, agreement and test top-1 per artifact."""
+
+    parity_passed: bool
+    agreement: dict[str, float]
+    test_top1: dict[str, float]
+    float_test_top1: float
+
+    @classmethod
+    def of(cls, exported: Exported, evaluated: Evaluated) -> Int8Result:
+        return cls(exported.parity.passed, exported.parity.agreement(), evaluated.artifact_top1,
+                   evaluated.float_top1)
+
+
+@dataclass(frozen=True)
+class QatOutcome(Record):
+    why: str
+    epochs: int
+    kept: bool
+    before: Int8Result
+    after: Int8Result
+
+
+def as_json(value: Any) -> Any:
+    return value.to_dict() if isinstance(value, Record) else value
