@@ -39,6 +39,7 @@ def built(data, tmp_path_factory):
     return root, budget, r
 
 
+@pytest.mark.slow
 def test_tiny_build_passes_every_line_and_writes_the_report(built):
     root, _, r = built
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -72,6 +73,7 @@ def test_tiny_build_passes_every_line_and_writes_the_report(built):
     assert {"diagnostics", "decisions", "data_checks"} <= set(rep["training"]) and "lr" in rep["training"]["decisions"]
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_stages(built, data):
     root, budget, _ = built
     report = (root / "out" / "report.json").stat().st_mtime_ns
@@ -84,6 +86,7 @@ def test_rerun_skips_finished_stages(built, data):
     assert (root / "out" / "report.json").stat().st_mtime_ns >= report
 
 
+@pytest.mark.slow
 def test_select_bench_and_build_judge_the_same_network_the_same(built):
     """One verdict: the budget's predicted lines for the built network are identical whoever asks (runs
     before the next test rebuilds the same folder against another budget)."""
@@ -111,6 +114,7 @@ def test_select_bench_and_build_judge_the_same_network_the_same(built):
     assert ram["predicted"] == pytest.approx(chosen["peak_ram_kb"], abs=0.1)
 
 
+@pytest.mark.slow
 def test_budget_the_artifact_misses_exits_1_with_the_failing_line(built, data, tmp_path):
     root, _, _ = built
     budget = tmp_path / "strict.yaml"  # the same cost lines, but this host must run 100,000 FPS
@@ -132,6 +136,7 @@ def test_budget_stating_other_num_classes_is_bad_input(data, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_interrupted_build_resumes_without_redoing_finished_stages(data, tmp_path):
     """Also the microcontroller build: int8 input/output, run in TFLite Micro, RAM line measured there."""
     budget = tmp_path / "b.yaml"
@@ -170,6 +175,7 @@ def test_interrupted_build_resumes_without_redoing_finished_stages(data, tmp_pat
     assert ram["value"] == pytest.approx(arena["total_bytes"] / 1024, abs=0.06)
 
 
+@pytest.mark.slow
 def test_search_ranks_candidates_on_the_data_and_qat_always_runs(data, tmp_path):
     budget = tmp_path / "b.yaml"  # 1.5 MB admits three 96 px variants
     budget.write_text(BUDGET.format(acc=0.0).replace("storage_kb: 1024", "storage_kb: 1536"))
@@ -210,6 +216,7 @@ def test_imagenet_weights_offline_or_missing_fail_fast_with_exit_2(data, tmp_pat
     assert rep["chosen"] == "mobilenet_v2_0.5_96"  # only variants with ImageNet weights were candidates
 
 
+@pytest.mark.slow
 def test_no_variant_meets_the_cost_lines_so_the_nearest_miss_is_pruned(data, tmp_path):
     budget = tmp_path / "b.yaml"  # at most 7.5 M MACs per frame: no 96 px variant is that small
     budget.write_text(BUDGET.format(acc=0.0).replace("flops_per_sec: 300M", "flops_per_sec: 150M"))
@@ -242,6 +249,7 @@ STAGE_RECORDS = {"select": "Selected", "train": "Trained", "export": "Exported",
                  "bench": "Benched", "errors": "Errors"}
 
 
+@pytest.mark.slow
 def test_every_stage_record_reads_back_what_it_wrote(built):
     """The typed records the stages hand on are what stages/<name>.json holds: from_dict(to_dict) is exact."""
     from edgefit.pipeline import records

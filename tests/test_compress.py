@@ -67,6 +67,7 @@ def test_budget_stops_at_first_fitting_ratio():
     assert tried[-1]["macs"] <= macs * 0.7
 
 
+@pytest.mark.slow
 def test_compress_run_end_to_end(trained_run, tmp_path):
     run = trained_run
     r = run_cli("compress", run, "--prune-ratio", "0.3", "--steps", "2", "--finetune-epochs", "2",
@@ -107,6 +108,7 @@ def test_qat_simulates_int8_and_keeps_plain_weights():
     plain.load_state_dict(sd)  # strict: the plain network takes them back
 
 
+@pytest.mark.slow
 def test_qat_run_exports_int8_that_passes_verify(trained_run, tmp_path):
     r = run_cli("compress", trained_run, "--qat", "--qat-epochs", "1", "--batch-size", "8",
                 "--out", tmp_path / "qat", "--json")

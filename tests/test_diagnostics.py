@@ -3,6 +3,7 @@ import json
 import math
 import shutil
 
+import pytest
 import torch
 from PIL import Image, ImageDraw
 
@@ -67,6 +68,7 @@ def _arrows(root, per_class: int, seed: int):
     return root
 
 
+@pytest.mark.slow
 def test_flip_is_switched_off_for_mirror_image_classes(tmp_path):
     data = _arrows(tmp_path / "arrows", per_class=150, seed=0)
     s = train(TrainConfig(variant=VARIANT, data=str(data), weights="none", epochs=12, batch_size=16,
