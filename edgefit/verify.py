@@ -9,6 +9,7 @@ fresh export of the reference model, and comparing them node by node in graph or
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +26,27 @@ TOLERANCES = {
 }
 
 
-def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
-           max_rel_error: float | None = None, min_agreement: float | None = None) -> dict:
+@dataclass(frozen=True)
+class ParityInputs:
+    """What every artifact of an export directory is compared on: the images and the reference logits."""
+
+    manifest: dict
+    ck: dict
+    model: object  # the PyTorch reference network
+    xs: np.ndarray  # preprocessed NCHW float32 images
+    labels: np.ndarray
+    n_val: int  # the first n_val images are the validation split (accuracy); the rest top up the agreement
+    ref: np.ndarray  # the reference network's logits on xs
+    images: str  # where the images came from, in words
+
+
+def parity_inputs(art_dir: Path, data: str | None = None, samples: int = 200) -> ParityInputs:
     import torch
 
     from . import checkpoint
     from .data.images import split_images
-    from .runtimes import runner, torch_logits
+    from .runtimes import torch_logits
 
-    art_dir = Path(art_dir)
     manifest_path = art_dir / "edgefit.json"
     if not manifest_path.is_file():
         raise BadInput(f"{art_dir} has no edgefit.json; give a directory written by `edgefit export`")
@@ -55,9 +68,22 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
         extra = split_images(source, "train", None, want - n_val)
         x, labels = torch.cat([x, extra.x]), torch.cat([labels, torch.from_numpy(extra.labels)])
     model = checkpoint.build_model(ck)
-    ref = torch_logits(model, x)
-    labels = labels.numpy()
-    xs = x.numpy().astype(np.float32)
+    images = "--data" if data else "validation split of the training run"
+    if len(x) > n_val:
+        images += f" ({n_val}) + {len(x) - n_val} training images"
+    return ParityInputs(manifest, ck, model, x.numpy().astype(np.float32), labels.numpy(), n_val,
+                        torch_logits(model, x), images)
+
+
+def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
+           max_rel_error: float | None = None, min_agreement: float | None = None, layers: bool = False) -> dict:
+    """Compare every artifact with the reference network; `layers`: also each int8 ONNX artifact's per-layer
+    quantization error, worst first (export/int8_layers.py)."""
+    from .runtimes import runner
+
+    art_dir = Path(art_dir)
+    p = parity_inputs(art_dir, data, samples)
+    manifest, ck, model, xs, labels, n_val, ref = p.manifest, p.ck, p.model, p.xs, p.labels, p.n_val, p.ref
     out_range = float(ref.max() - ref.min()) or 1.0
     ref_top1 = ref.argmax(1)
     results = []
@@ -86,14 +112,25 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
         if not r["passed"] and art["format"] == "onnx" and art["precision"] == "fp32":
             r["first_divergence"] = first_divergence(path, model, xs[:1], ck["preprocess"]["resolution"],
                                                      tol["max_rel_error"])
+        if layers and art["precision"] == "int8":
+            r["layers"] = _layers(art_dir, manifest, path, xs) if art["format"] == "onnx" else None
         results.append(r)
-    images = "--data" if data else "validation split of the training run"
-    if len(xs) > n_val:
-        images += f" ({n_val}) + {len(xs) - n_val} training images"
-    return {"passed": all(r["passed"] for r in results), "samples": int(len(xs)), "images": images,
+    return {"passed": all(r["passed"] for r in results), "samples": int(len(xs)), "images": p.images,
             "accuracy_images": int(n_val), "torch_top1_accuracy": float((ref_top1[:n_val] == labels[:n_val]).mean()),
             "output_range": out_range,
             "artifacts": results}
+
+
+LAYER_IMAGES = 16  # images the per-layer errors are measured on
+
+
+def _layers(art_dir: Path, manifest: dict, path: Path, xs: np.ndarray) -> list[dict]:
+    import tempfile
+
+    from .export.int8_layers import float_graph, layer_errors
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return layer_errors(path, float_graph(art_dir, manifest, Path(tmp) / "pre.onnx"), xs[:LAYER_IMAGES])
 
 
 def _all_outputs(proto):

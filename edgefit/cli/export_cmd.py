@@ -18,6 +18,35 @@ def _print_report(report: dict) -> None:
         if d:
             click.echo(f"    first diverging node: {d['node']} ({d['op_type']}, output {d['output']}, "
                        f"rel err {d['max_rel_error']:.1e})")
+        if "layers" in r:
+            _print_layers(r["layers"])
+
+
+def _print_layers(layers: list[dict] | None, top: int = 10) -> None:
+    if layers is None:
+        click.echo("    per-layer error: measured for int8 ONNX artifacts only (not yet for TFLite)")
+        return
+    click.echo(f"    {min(top, len(layers))} worst of {len(layers)} quantized tensors (median channel SQNR, dB; "
+               "low = int8 loses the signal there):")
+    for x in layers[:top]:
+        vs = f"  vs float {x['vs_float_db']:6.1f}" if "vs_float_db" in x else ""
+        click.echo(f"      {x['channel_sqnr_db']:6.1f}  tensor {x['tensor_sqnr_db']:6.1f}{vs}  {x['op_type']:<18} "
+                   f"{x['node']}")
+
+
+def _print_fallback(a: dict) -> None:
+    fb = a.get("float_fallback")
+    if not fb:
+        return
+    if fb["passed"]:
+        click.echo(f"  int8 agreement {fb['agreement_before']:.3f} failed; kept {len(fb['float_tensors'])} sensitive "
+                   f"tensor(s) float ({len(fb['float_nodes'])} nodes): agreement {fb['agreement']:.3f}, "
+                   f"{fb['size_bytes_before'] / 1024:.1f} -> {fb['size_bytes'] / 1024:.1f} KB, p50 "
+                   f"{fb['p50_ms_before']:.2f} -> {fb['p50_ms']:.2f} ms on this host")
+    else:
+        click.echo(f"  int8 agreement {fb['agreement_before']:.3f} failed; keeping up to "
+                   f"{fb['tried'][-1]['tensors'] if fb['tried'] else 0} tensors float did not pass "
+                   f"(best {fb['agreement']:.3f}): try `edgefit compress RUN --qat`")
 
 
 @click.command("export")
@@ -63,6 +92,7 @@ def export_cmd(source, formats, precisions, calib, calib_samples, io_type, int8_
             if slow:
                 where = "outside XNNPACK" if "undelegated_ops" in a else "in float (onnxruntime)"
                 click.echo(f"  {where}: " + ", ".join(f"{o['op']} x{o['count']}" for o in slow))
+            _print_fallback(a)
         for n in manifest.get("not_written", []):
             click.echo(f"not written: {n['format']} {n['precision']}: {n['why']}")
         if report:
@@ -79,8 +109,10 @@ def export_cmd(source, formats, precisions, calib, calib_samples, io_type, int8_
               help="Bound on the max relative error of every artifact [fp32 1e-4, fp16 2e-2, int8 none: "
               "its agreement is checked].")
 @click.option("--min-agreement", type=float, default=None, help="Override the top-1 agreement floor (0.99/0.98).")
+@click.option("--layers", is_flag=True, help="Also each int8 ONNX artifact's per-layer quantization error, worst "
+              "first (onnxruntime's QDQ debugging: median channel SQNR of every quantized tensor).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON only.")
-def verify_cmd(art_dir, data, samples, max_rel_error, min_agreement, as_json):
+def verify_cmd(art_dir, data, samples, max_rel_error, min_agreement, layers, as_json):
     """Check every artifact in ART_DIR against the PyTorch model (exit 0 parity holds, 1 it fails).
 
     \b
@@ -89,7 +121,8 @@ def verify_cmd(art_dir, data, samples, max_rel_error, min_agreement, as_json):
     """
     from ..verify import verify
 
-    report = verify(art_dir, data=data, samples=samples, max_rel_error=max_rel_error, min_agreement=min_agreement)
+    report = verify(art_dir, data=data, samples=samples, max_rel_error=max_rel_error, min_agreement=min_agreement,
+                    layers=layers)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

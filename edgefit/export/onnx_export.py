@@ -63,14 +63,31 @@ def spatial_means_as_global_pools(proto) -> int:
     return done
 
 
-def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray, metadata: dict) -> None:
-    """Static QDQ quantization (uint8 activations, per-channel int8 weights in 7-bit range), calibrated on
-    `calib` (NCHW float32)."""
+def prepare_for_int8(fp32_path: Path, out_path: Path) -> Path:
+    """The float graph exactly as the quantizer sees it (spatial means as pools, onnxruntime's pre-processing):
+    the int8 graph's tensor names are this graph's, so per-layer comparisons and exclusions refer to it."""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = onnx.load(str(fp32_path))
+        if spatial_means_as_global_pools(src):
+            fp32_path = Path(tmp) / "pooled.onnx"
+            onnx.save(src, str(fp32_path))
+        quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=True)
+    return out_path
+
+
+def quantize_prepared(pre: Path, calib: np.ndarray, exclude: list[str] | tuple = ()):
+    """Static QDQ quantization (uint8 activations, per-channel int8 weights in 7-bit range) of a graph from
+    `prepare_for_int8`, calibrated on `calib` (NCHW float32); the nodes in `exclude` stay float. Returns the
+    ModelProto."""
     import tempfile
 
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -80,16 +97,18 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray, metadata: 
             return next(self.it, None)
 
     with tempfile.TemporaryDirectory() as tmp:
-        src = onnx.load(str(fp32_path))
-        if spatial_means_as_global_pools(src):
-            fp32_path = Path(tmp) / "pooled.onnx"
-            onnx.save(src, str(fp32_path))
-        pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         q = Path(tmp) / "q.onnx"
         quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=getattr(QuantType, ACTIVATION_TYPE), weight_type=QuantType.QInt8,
-                        reduce_range=REDUCE_RANGE)
-        proto = onnx.load(str(q))
+                        reduce_range=REDUCE_RANGE, nodes_to_exclude=list(exclude))
+        return onnx.load(str(q))
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray, metadata: dict) -> None:
+    """Prepare, quantize (every node) and write the int8 ONNX with `metadata`."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proto = quantize_prepared(prepare_for_int8(fp32_path, Path(tmp) / "pre.onnx"), calib)
     set_metadata(proto, metadata)
     atomic_write_bytes(out_path, proto.SerializeToString())
