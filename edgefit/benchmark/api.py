@@ -1,13 +1,14 @@
 """The bench stage as a function: measure, judge against a budget, compare with a baseline."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadInput
 from . import machine
-from .run import bench_unit
-from .units import DEVICES, RUNTIMES, expand
+from .isolated import bench_isolated
+from .units import BenchOptions, expand
+
+__all__ = ["BenchOptions", "bench"]
 
 
 def onnx_macs(path: Path) -> int | None:
@@ -134,36 +135,9 @@ def _compare_int8_with_fp32(results: list[dict]) -> None:
             r["slower_than_fp32"] = r["p50_ms"] > sibling["p50_ms"]
 
 
-@dataclass(frozen=True)
-class BenchOptions:
-    """How to measure: which runtimes and devices, threads (0: the runtime's default), batch, the timing
-    floor (at least `min_runs` runs and `min_seconds`), images for an accuracy line (`data`, `samples`),
-    whether the host is the target, and a previous report to compare with (`baseline`)."""
-
-    runtimes: tuple[str, ...] = RUNTIMES
-    devices: tuple[str, ...] = ("cpu",)
-    threads: int = 0
-    batch: int = 1
-    min_runs: int = 20
-    min_seconds: float = 1.0
-    data: str | None = None
-    samples: int = 200
-    host_is_target: bool = False
-    baseline: str | None = None
-
-    def validate(self) -> None:
-        for r in self.runtimes:
-            if r not in RUNTIMES:
-                raise BadInput(f"--runtime: unknown '{r}'; choose from {', '.join(RUNTIMES)}")
-        for d in self.devices:
-            if d not in DEVICES:
-                raise BadInput(f"--device: unknown '{d}'; choose from {', '.join(DEVICES)}")
-        if self.batch < 1 or self.threads < 0:
-            raise BadInput("--batch must be 1 or more and --threads 0 (runtime default) or more")
-
-
-def bench(models: list[str], opts: BenchOptions = BenchOptions(), budget=None) -> dict:
+def bench(models: list[str], opts: BenchOptions | None = None, budget=None) -> dict:
     """Measure every model file (or artifact folder) in `models`; judge each against `budget` when given."""
+    opts = opts or BenchOptions()
     opts.validate()
     units = expand(models, list(opts.runtimes))
     if not units:
@@ -172,7 +146,7 @@ def bench(models: list[str], opts: BenchOptions = BenchOptions(), budget=None) -
     stats_cache: dict = {}
     for unit in units:
         for device in opts.devices:
-            row = bench_unit(unit, device, opts.threads, opts.batch, None, opts.min_runs, opts.min_seconds)
+            row = bench_isolated(unit, device, opts)
             if budget is not None and unit.runtime != "torch" and "skipped" not in row:
                 key = str(unit.path.parent)
                 if key not in stats_cache:

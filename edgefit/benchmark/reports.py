@@ -41,16 +41,18 @@ def compare(results: list[dict], baseline_path: str, latency_tol: float = 0.10, 
 def markdown(report: dict) -> str:
     out = ["## edgefit bench", "", f"Host: {report['machine']['cpu']} ({report['machine']['cores']} cores)"
            + (f", GPU {report['machine']['gpu']}" if report["machine"]["gpu"] else ", no GPU"), "",
-           "| model | runtime | device | threads | p50 ms | p90 ms | p99 ms | FPS | size KB | peak RSS MB |",
-           "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "| model | runtime | device | threads | input | p50 ms | p90 ms | p99 ms | FPS | size KB | model MB | "
+           "process peak MB |",
+           "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in report["results"]:
         if "skipped" in r:
-            out.append(f"| {r['model']} | {r['runtime']} | {r['device']} | - | skipped: {r['skipped']} | | | | | |")
+            out.append(f"| {r['model']} | {r['runtime']} | {r['device']} | - | - | skipped: {r['skipped']} "
+                       "| | | | | | |")
             continue
         out.append(f"| {r['model']} | {r['runtime']} | {r['device']} | {r['threads'] or 'default'} | "
-                   f"{r['p50_ms']:.2f} | "
+                   f"{'x'.join(map(str, r['input_shape']))} | {r['p50_ms']:.2f} | "
                    f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['fps']:.1f} | {r['size_bytes'] / 1024:,.1f} | "
-                   f"{r['peak_rss_mb']:.0f} |")
+                   f"{r['model_rss_mb']:.1f} | {r['peak_rss_mb']:.0f} |")
     slow = [r for r in report["results"] if r.get("slower_than_fp32")]
     if slow:
         out += ["", "**int8 slower than its fp32 sibling** (int8 exists to be faster; see the ops outside the "

@@ -54,3 +54,34 @@ def expand(models: list[str], runtimes: list[str]) -> list[Unit]:
         meta = next((a for a in (manifest or {}).get("artifacts", []) if a["file"] == p.name), None)
         units.append(Unit(p, runtime, meta, manifest, p.name))
     return [u for u in units if u.runtime in runtimes]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How to measure: which runtimes and devices, threads (0: the runtime's default), batch, the timing
+    floor (at least `min_runs` runs and `min_seconds`), images for an accuracy line (`data`, `samples`),
+    whether the host is the target, and a previous report to compare with (`baseline`)."""
+
+    runtimes: tuple[str, ...] = RUNTIMES
+    devices: tuple[str, ...] = ("cpu",)
+    threads: int = 0
+    batch: int = 1
+    min_runs: int = 20
+    min_seconds: float = 1.0
+    data: str | None = None
+    samples: int = 200
+    host_is_target: bool = False
+    baseline: str | None = None
+    input_shape: tuple[int, ...] | None = None  # the shape to time a model with dynamic dimensions at
+
+    def validate(self) -> None:
+        for r in self.runtimes:
+            if r not in RUNTIMES:
+                raise BadInput(f"--runtime: unknown '{r}'; choose from {', '.join(RUNTIMES)}")
+        for d in self.devices:
+            if d not in DEVICES:
+                raise BadInput(f"--device: unknown '{d}'; choose from {', '.join(DEVICES)}")
+        if self.batch < 1 or self.threads < 0:
+            raise BadInput("--batch must be 1 or more and --threads 0 (runtime default) or more")
+        if self.input_shape is not None and (not self.input_shape or min(self.input_shape) < 1):
+            raise BadInput(f"--input-shape: every dimension must be 1 or more, got {self.input_shape}")

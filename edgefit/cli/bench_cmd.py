@@ -13,6 +13,9 @@ import click
 @click.option("--device", "devices", default="cpu", show_default=True, help="Comma list of cpu, cuda.")
 @click.option("--threads", type=int, default=0, show_default=True, help="Threads per runtime (0: its default).")
 @click.option("--batch", type=int, default=1, show_default=True)
+@click.option("--input-shape", default=None, metavar="N,C,H,W",
+              help="The shape to time models whose input has dynamic dimensions at (required for those; "
+                   "static inputs keep their own).")
 @click.option("--budget", "budget_file", default=None, help="Judge every artifact against this budget.")
 @click.option("--host-is-target", is_flag=True, help="The measured host FPS line gates the verdict.")
 @click.option("--data", default=None, help="Labelled images: adds the accuracy line for export directories.")
@@ -24,8 +27,8 @@ import click
 @click.option("--markdown", default=None, help="Write a Markdown report (e.g. $GITHUB_STEP_SUMMARY).")
 @click.option("--junit", default=None, help="Write JUnit XML, one test case per budget line.")
 @click.option("--plot", default=None, help="Write a PNG of the models against the budget lines.")
-def bench_cmd(models, runtimes, devices, threads, batch, budget_file, host_is_target, data, baseline, min_runs,
-              min_seconds, json_out, markdown, junit, plot):
+def bench_cmd(models, runtimes, devices, threads, batch, input_shape, budget_file, host_is_target, data, baseline,
+              min_runs, min_seconds, json_out, markdown, junit, plot):
     """Measure latency of MODEL... (.onnx, .tflite, edgefit checkpoints, export directories) on this host.
 
     Exit 0 when every budget line passes and nothing regressed, 1 otherwise, 2 bad input. Devices
@@ -47,7 +50,7 @@ def bench_cmd(models, runtimes, devices, threads, batch, budget_file, host_is_ta
     opts = BenchOptions(runtimes=tuple(r.strip() for r in runtimes.split(",") if r.strip()),
                         devices=tuple(d.strip() for d in devices.split(",") if d.strip()), threads=threads,
                         batch=batch, min_runs=min_runs, min_seconds=min_seconds, data=data,
-                        host_is_target=host_is_target, baseline=baseline)
+                        host_is_target=host_is_target, baseline=baseline, input_shape=_shape(input_shape))
     report = bench(list(models), opts, budget)
     md = to_markdown(report)
     if json_out and json_out != "-":
@@ -61,3 +64,14 @@ def bench_cmd(models, runtimes, devices, threads, batch, budget_file, host_is_ta
     click.echo(json.dumps(report, indent=2) if json_out == "-" else md)
     if not report["passed"]:
         raise SystemExit(1)
+
+
+def _shape(text: str | None) -> tuple[int, ...] | None:
+    from ..errors import BadInput
+
+    if text is None:
+        return None
+    try:
+        return tuple(int(d) for d in text.replace("x", ",").split(","))
+    except ValueError:
+        raise BadInput(f"--input-shape: '{text}' is not a list of integers; give e.g. 1,3,224,224") from None

@@ -182,7 +182,7 @@ def stage_bench(art_dir: Path, final: str, budget, host_is_target: bool) -> Benc
 
     r = bench([str(art_dir / final)], BenchOptions(host_is_target=host_is_target), budget)
     row = r["results"][0]
-    keep = ("runtime", "device", "threads", "p50_ms", "p90_ms", "fps", "peak_rss_mb", "size_bytes")
+    keep = ("runtime", "device", "threads", "p50_ms", "p90_ms", "fps", "model_rss_mb", "peak_rss_mb", "size_bytes")
     return Benched(final=final, row={k: row.get(k) for k in keep}, machine=r["machine"],
                    lines=row.get("budget_lines", []))
 
