@@ -7,7 +7,13 @@ import click
 
 
 @click.command("bench")
-@click.argument("models", nargs=-1, required=True, metavar="MODEL...")
+@click.argument("models", nargs=-1, metavar="MODEL...")
+@click.option("--variant", "variants", default=None, metavar="NAME[,NAME...]",
+              help="Untrained zoo variants to export and time here, before training anything.")
+@click.option("--precision", "precisions", default="fp32,int8", show_default=True,
+              help="With --variant: the precisions to export.")
+@click.option("--calib", default=None, help="With --variant: images to calibrate int8 on (default: noise).")
+@click.option("--num-classes", type=int, default=1000, show_default=True, help="With --variant: classifier size.")
 @click.option("--runtime", "runtimes", default="onnxruntime,litert,torch", show_default=True,
               help="Comma list of onnxruntime, litert, torch.")
 @click.option("--device", "devices", default="cpu", show_default=True, help="Comma list of cpu, cuda.")
@@ -27,7 +33,8 @@ import click
 @click.option("--markdown", default=None, help="Write a Markdown report (e.g. $GITHUB_STEP_SUMMARY).")
 @click.option("--junit", default=None, help="Write JUnit XML, one test case per budget line.")
 @click.option("--plot", default=None, help="Write a PNG of the models against the budget lines.")
-def bench_cmd(models, runtimes, devices, threads, batch, input_shape, budget_file, host_is_target, data, baseline,
+def bench_cmd(models, variants, precisions, calib, num_classes, runtimes, devices, threads, batch, input_shape,
+              budget_file, host_is_target, data, baseline,
               min_runs, min_seconds, json_out, markdown, junit, plot):
     """Measure latency of MODEL... (.onnx, .tflite, edgefit checkpoints, export directories) on this host.
 
@@ -37,6 +44,7 @@ def bench_cmd(models, runtimes, devices, threads, batch, input_shape, budget_fil
     \b
     Example:
       edgefit bench artifacts --budget budgets/raspberry-pi-4.yaml --markdown bench.md --junit bench.xml
+      edgefit bench --variant mobilenet_v2_0.5_160,mobilenet_v3_small_1.0_224 --runtime litert
     """
     from ..benchmark.api import BenchOptions, bench
     from ..benchmark.reports import junit as to_junit
@@ -44,6 +52,7 @@ def bench_cmd(models, runtimes, devices, threads, batch, input_shape, budget_fil
     from ..benchmark.reports import plot as to_plot
     from ..benchmark.reports import write_text
     from ..budget import load_budget
+    from ..errors import BadInput
     from ..fsutil import atomic_write_bytes
 
     budget = load_budget(budget_file) if budget_file else None
@@ -51,7 +60,17 @@ def bench_cmd(models, runtimes, devices, threads, batch, input_shape, budget_fil
                         devices=tuple(d.strip() for d in devices.split(",") if d.strip()), threads=threads,
                         batch=batch, min_runs=min_runs, min_seconds=min_seconds, data=data,
                         host_is_target=host_is_target, baseline=baseline, input_shape=_shape(input_shape))
-    report = bench(list(models), opts, budget)
+    if variants:
+        from ..benchmark.variants import bench_variants
+
+        names = [v.strip() for v in variants.split(",") if v.strip()]
+        report = bench_variants(names, opts, budget, list(models), precisions, calib, num_classes)
+    elif calib or precisions != "fp32,int8" or num_classes != 1000:
+        raise BadInput("--precision, --calib and --num-classes apply to --variant only; an artifact is timed as it is")
+    elif not models:
+        raise BadInput("give MODEL... (files or export directories) or --variant NAME[,NAME...]")
+    else:
+        report = bench(list(models), opts, budget)
     md = to_markdown(report)
     if json_out and json_out != "-":
         write_text(json_out, json.dumps(report, indent=2) + "\n")

@@ -33,6 +33,14 @@ class Preprocess:
         return int(math.floor(self.resolution / self.crop_pct))
 
     @classmethod
+    def of(cls, model, resolution: int) -> Preprocess:
+        """The preprocessing a timm `model` was pretrained with (its pretrained_cfg), at `resolution`."""
+        cfg = getattr(model, "pretrained_cfg", {}) or {}
+        return cls(resolution=resolution, mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
+                   std=tuple(cfg.get("std", (0.229, 0.224, 0.225))), crop_pct=float(cfg.get("crop_pct", 0.875)),
+                   interpolation=str(cfg.get("interpolation", "bilinear")))
+
+    @classmethod
     def from_dict(cls, d: dict) -> Preprocess:
         """The inverse of to_dict (as stored in checkpoints and edgefit.json)."""
         return cls(d["resolution"], tuple(d["mean"]), tuple(d["std"]), d["crop_pct"],

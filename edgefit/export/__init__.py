@@ -35,10 +35,11 @@ def _versions() -> dict:
 
 
 def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite", precisions: str = "fp32,int8",
-           calib: str | None = None, calib_samples: int = 500, io: str = "float", verify: bool = True,
+           calib=None, calib_samples: int = 500, io: str = "float", verify: bool = True,
            data: str | None = None, samples: int = 200, int8_for: str = "litert") -> dict:
     """Write the requested artifacts, labels.txt and edgefit.json to `out`; verify parity unless told not to.
     `int8_for`: the runtime the int8 graph is shaped for (litert: XNNPACK on a CPU; tflite-micro).
+    `calib`: a folder of calibration images, or preprocessed images (N, 3, H, W) as a float array.
     Returns the manifest (with a `verify` report when verified)."""
     import copy
 
@@ -78,7 +79,8 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
     }
     calib_x = None
     if any(t.precision == "int8" for t in targets) or any(t.format == "tflite" for t in targets):
-        calib_x = split_images(source, "train", calib, calib_samples).x.numpy().astype(np.float32)
+        calib_x = (calib[:calib_samples].astype(np.float32) if isinstance(calib, np.ndarray)
+                   else split_images(source, "train", calib, calib_samples).x.numpy().astype(np.float32))
     out.mkdir(parents=True, exist_ok=True)
     artifacts = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -122,10 +122,7 @@ def _prepare(cfg: TrainConfig, resume: bool, model=None, split=None):
 def _preprocess(model, variant):
     from ..data.pipeline import Preprocess
 
-    cfg = getattr(model, "pretrained_cfg", {}) or {}
-    return Preprocess(resolution=variant.resolution, mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
-                      std=tuple(cfg.get("std", (0.229, 0.224, 0.225))), crop_pct=float(cfg.get("crop_pct", 0.875)),
-                      interpolation=str(cfg.get("interpolation", "bilinear")))
+    return Preprocess.of(model, variant.resolution)
 
 
 def _datasets(plan: Plan, pp, reporter):
