@@ -1,0 +1,93 @@
+"""A latency model fitted on measured kernel samples (kernels.py): gradient-boosted trees (LightGBM) on each
+kernel's type and shape, plus a per-network overhead. Stored as LightGBM's own text format inside the
+profile's JSON: nothing to unpickle.
+
+Features per kernel (onnxruntime's op after fusion: Conv, Gemm, Mul, ReorderInput, ...): the op type
+(categorical), channels in/out, spatial size in/out, kernel area, groups, stride, MACs, elements in/out,
+whether it is depthwise, whether an activation was fused into it. Target: log(time). A network's
+prediction is scale x the sum of its kernels' + a + b x kernels: the profiler's own cost per kernel
+inflates profiled times, and scheduling and memory planning between kernels add to them; the three are
+fitted on measured network latencies (unprofiled), minimizing the relative error.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FEATURES = ("op", "cin", "hw_in", "cout", "hw_out", "kernel_area", "groups", "stride", "macs", "elems_in",
+            "elems_out", "depthwise", "fused_act")
+PARAMS = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 5,
+          "verbose": -1, "seed": 0, "deterministic": True, "num_threads": 1}
+ROUNDS = 600
+
+
+def _chw(shape: list[int]) -> tuple[int, int, int]:
+    if len(shape) >= 4:
+        return shape[1], shape[2], shape[3]
+    if len(shape) >= 2:
+        return shape[1], 1, 1
+    return (shape[0] if shape else 1), 1, 1
+
+
+def features(k: dict, ops: list[str]) -> list[float]:
+    x = k["inputs"][0] if k["inputs"] else []
+    w = k["inputs"][1] if len(k["inputs"]) > 1 else []
+    cin, hin, win = _chw(x)
+    cout, hout, wout = _chw(k["output"])
+    area = groups = 1
+    if k["op"] in ("Conv", "FusedConv", "QLinearConv") and len(w) == 4:
+        area, groups = w[2] * w[3], max(1, cin // max(w[1], 1))
+        macs = cout * hout * wout * w[1] * area
+    elif k["op"] in ("Gemm", "MatMul", "FusedGemm"):
+        macs = cin * cout
+    else:
+        macs = cout * hout * wout
+    op = ops.index(k["op"]) if k["op"] in ops else len(ops)  # a type never fitted: its own unseen category
+    fused = float("act" in k["node"] or "Clip" in k["node"] or "Relu" in k["node"])
+    return [op, cin, hin * win, cout, hout * wout, area, groups, hin / max(hout, 1), macs, cin * hin * win,
+            cout * hout * wout, float(groups > 1 and groups == cin), fused]
+
+
+def _booster(model: dict):
+    import lightgbm as lgb
+
+    if "_booster" not in model:
+        model["_booster"] = lgb.Booster(model_str=model["booster"])
+    return model["_booster"]
+
+
+def kernel_sum_ms(model: dict, kernels: list[dict]) -> float:
+    if not kernels:
+        return 0.0
+    X = np.array([features(k, model["ops"]) for k in kernels])
+    return float(np.exp(_booster(model).predict(X)).sum() / 1000)
+
+
+def fit(networks: list[dict]) -> dict:
+    """`networks`: [{"name", "kernels": [kernel, ...], "measured_ms"}] -> the model as a JSON-able dict."""
+    import lightgbm as lgb
+
+    ops = sorted({k["op"] for n in networks for k in n["kernels"]})
+    X = np.array([features(k, ops) for n in networks for k in n["kernels"]])
+    y = np.array([math.log(max(k["us"], 0.5)) for n in networks for k in n["kernels"]])
+    data = lgb.Dataset(X, y, feature_name=list(FEATURES), categorical_feature=["op"], free_raw_data=False)
+    booster = lgb.train(PARAMS, data, num_boost_round=ROUNDS)
+    model = {"ops": ops, "features": list(FEATURES), "booster": booster.model_to_string(), "_booster": booster}
+    # measured = scale x kernel sum + a + b x kernels, in relative error (each row divided by its measured
+    # latency), so a 0.3 ms network counts as much as a 30 ms one
+    m = np.array([n["measured_ms"] for n in networks])
+    A = np.array([[kernel_sum_ms(model, n["kernels"]), 1.0, len(n["kernels"])] for n in networks])
+    scale, a, b = np.linalg.lstsq(A / m[:, None], np.ones(len(m)), rcond=None)[0]
+    model["network"] = {"scale": float(scale), "a_ms": float(a), "b_ms_per_kernel": float(b)}
+    return model
+
+
+def predict_ms(model: dict, kernels: list[dict]) -> float:
+    o = model["network"]
+    return o["scale"] * kernel_sum_ms(model, kernels) + o["a_ms"] + o["b_ms_per_kernel"] * len(kernels)
+
+
+def stored(model: dict) -> dict:
+    """The JSON-able part of a fitted model."""
+    return {k: v for k, v in model.items() if not k.startswith("_")}
