@@ -33,6 +33,8 @@ KEYS = {
                "has kernels for, RAM measured in TFLite Micro); leave out otherwise",
     "op_flops_per_sec": "optional effective FLOP/s per op class (standard, depthwise, pointwise, dense), "
                         "as written by `edgefit calibrate`",
+    "latency_profile": "optional: a device latency profile written by `edgefit calibrate --profile`, relative to "
+                       "the budget file; latency is predicted with it where it applies",
 }
 OP_CLASSES = ("standard", "depthwise", "pointwise", "dense")
 RUNTIMES = ("tflite-micro",)
@@ -82,6 +84,7 @@ class Budget(BaseModel):
     num_classes: int = 1000
     op_flops_per_sec: dict | None = None
     runtime: Literal["tflite-micro"] | None = None
+    latency_profile: str | None = None  # resolved against the budget file's folder by load_budget
 
     @field_validator("op_flops_per_sec", mode="before")
     @classmethod
@@ -97,6 +100,13 @@ class Budget(BaseModel):
             except ValueError as e:
                 raise ValueError(f"{k}: {e}") from None
         return out
+
+    @field_validator("latency_profile", mode="before")
+    @classmethod
+    def _profile_path(cls, v, info):
+        if not isinstance(v, str) or not v.strip():
+            raise ValueError("expected the path of a profile file written by `edgefit calibrate --profile`")
+        return v
 
     @field_validator("name", "description", mode="before")
     @classmethod
@@ -247,5 +257,15 @@ def budget_from_mapping(data, source: str = "budget") -> Budget:
 
 
 def load_budget(path: str | Path) -> Budget:
-    """Read and validate a budget YAML file."""
-    return budget_from_mapping(read_yaml(path, "budget"), source=str(path))
+    """Read and validate a budget YAML file; a `latency_profile` is resolved against its folder and checked."""
+    budget = budget_from_mapping(read_yaml(path, "budget"), source=str(path))
+    if budget.latency_profile is None:
+        return budget
+    from .benchmark.latency_profile import load_profile
+
+    resolved = Path(path).parent / budget.latency_profile
+    try:
+        load_profile(resolved)
+    except BadInput as e:
+        raise BadInput(f"{path}: {e}") from None
+    return budget.model_copy(update={"latency_profile": str(resolved)})

@@ -144,10 +144,23 @@ def latency_seconds(stats: dict, budget: Budget) -> float:
     return predict_latency(stats, budget).value / 1000
 
 
-def predict_latency(stats: dict, budget: Budget) -> Figure:
-    """The one latency prediction on the budget's target, in ms: 2 x MACs / flops_per_sec; with the
-    budget's op_flops_per_sec, each op class at its own rate (MACs outside the four classes at
-    flops_per_sec)."""
+def predict_latency(stats: dict, budget: Budget, graph: Graph | None = None) -> Figure:
+    """The one latency prediction on the budget's target, in ms. With the budget's latency_profile and the
+    network's kernel list in the profile's runtime and precision (`graph`), the fitted profile; otherwise
+    2 x MACs / flops_per_sec, or with op_flops_per_sec each op class at its own rate (MACs outside the four
+    classes at flops_per_sec), and the figure says why the profile did not apply."""
+    unused = ""
+    if budget.latency_profile:
+        from .benchmark.latency_profile import load_profile
+
+        prof = load_profile(budget.latency_profile)
+        if graph is not None and graph.kernels and prof.covers(graph.runtime, graph.precision):
+            return Figure(prof.predict_ms(graph.kernels), f"{prof.label}, {len(graph.kernels)} kernels")
+        why = ("no kernel list for this network" if graph is None
+               else f"the network runs {graph.runtime} {graph.precision}" if not prof.covers(graph.runtime,
+                                                                                              graph.precision)
+               else "its kernels could not be listed (dynamic input shape)")
+        unused = f"; {prof.label} not applied: {why}"
     by_class = stats.get("macs_by_class") or {}
     rates = budget.op_flops_per_sec or {}
     seconds, counted = 0.0, 0
@@ -157,12 +170,21 @@ def predict_latency(stats: dict, budget: Budget) -> Figure:
         counted += macs
     seconds += 2 * (stats["macs"] - counted) / budget.flops_per_sec
     how = ("per op class: 2 x MACs / op_flops_per_sec" if rates else "2 x MACs / flops_per_sec") \
-        + f" ({stats['macs'] / 1e6:.1f} M MACs)"
+        + f" ({stats['macs'] / 1e6:.1f} M MACs)" + unused
     return Figure(seconds * 1000, how)
 
 
-def cost(stats: dict, budget: Budget, precision: str | None = None) -> Cost:
-    latency = predict_latency(stats, budget)
+@dataclass(frozen=True)
+class Graph:
+    """A network as a runtime executes it: the kernel list (benchmark/kernels.py) a latency profile sums."""
+
+    runtime: str
+    precision: str
+    kernels: list | None
+
+
+def cost(stats: dict, budget: Budget, precision: str | None = None, graph: Graph | None = None) -> Cost:
+    latency = predict_latency(stats, budget, graph)
     p = precision or budget.precision
     return Cost(
         macs=int(stats["macs"]), params=int(stats["params"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import zoo
 from .budget import Budget
@@ -39,7 +40,8 @@ class Candidate:
             "name": v.name, "family": v.family, "width": v.width, "resolution": v.resolution,
             "macs": c.macs, "params": c.params, "size_kb": round(c.size_kb, 1),
             "peak_ram_kb": round(c.peak_ram_kb, 1), "latency_ms": round(c.latency_ms, 3), "fps": round(c.fps, 3),
-            "accuracy_prior": v.accuracy_float, "accuracy_prior_source": v.accuracy_float_source,
+            "latency_method": c.latency_method, "accuracy_prior": v.accuracy_float,
+            "accuracy_prior_source": v.accuracy_float_source,
             "accuracy_prior_estimated": v.accuracy_estimated, "accuracy_prior_int8": v.accuracy_int8,
             "weights": v.weights, "pareto": self.pareto,
         }
@@ -79,7 +81,10 @@ class Selection:
             "rejected": [{"name": c.variant.name, "reasons": c.reasons} for c in self.rejected],
             "nearest_miss": self.nearest_miss,
             "cost_model": {
-                "latency": "2 * MACs / flops_per_sec", "cache": self.cache,
+                "latency": ("fitted " + Path(self.budget.latency_profile).name if self.budget.latency_profile
+                            else "per op class: 2 x MACs / op_flops_per_sec" if self.budget.op_flops_per_sec
+                            else "2 x MACs / flops_per_sec") + " (each candidate's latency_method says which applied)",
+                "cache": self.cache,
                 "accuracy_prior": "published ImageNet float top-1 of the architecture (estimates marked)",
             },
         }
@@ -149,10 +154,27 @@ def select(budget: Budget, objective: str = "accuracy", num_classes: int | None 
         budget = budget.with_num_classes(num_classes)
     stats = zoo_stats(budget.num_classes, progress=progress)
     candidates = []
-    for v in zoo.filter_family(family):
-        c = cost(stats[v.name], budget)
+    pool = zoo.filter_family(family)
+    graphs = _graphs(budget, pool, progress)
+    for v in pool:
+        c = cost(stats[v.name], budget, graph=graphs.get(v.name))
         candidates.append(Candidate(v, c, check(v, c, budget)))
     _mark_pareto([c for c in candidates if c.feasible])
     rejected = [c for c in candidates if not c.feasible]
     miss = nearest_miss(rejected, objective) if len(rejected) == len(candidates) else None
     return Selection(budget, objective, candidates, miss, str(cache_path(budget.num_classes)))
+
+
+def _graphs(budget: Budget, pool, progress) -> dict:
+    """Each variant's kernel list when the budget's latency profile is for the precision it deploys at."""
+    if not budget.latency_profile:
+        return {}
+    from .benchmark.latency_profile import load_profile, zoo_graphs
+    from .costs import Graph
+    from .precision import Precision
+
+    prof = load_profile(budget.latency_profile)
+    deployed = Precision.parse(budget.precision).value
+    if deployed != prof.precision:  # the lines say the profile was not applied, and why
+        return {v.name: Graph(prof.runtime, deployed, None) for v in pool}
+    return zoo_graphs(pool, budget.num_classes, prof, progress)

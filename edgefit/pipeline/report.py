@@ -63,7 +63,11 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
     pred = o.sel.candidate(train_out.variant)  # a search may have trained another than select's first
     final = exported.final
     final_path = art_dir / final
-    measured = cost(evaluated.stats, budget)
+    from ..benchmark.latency_profile import graph_for
+    from ..benchmark.units import RUNTIME_OF
+
+    measured = cost(evaluated.stats, budget, graph=graph_for(final_path, RUNTIME_OF[final_path.suffix],
+                                                            None, budget))
     size_kb = final_path.stat().st_size / 1024
     acc = evaluated.artifact_top1[final]
     searched_top1 = o.searched.val_top1(train_out.variant) if o.searched else None

@@ -1,0 +1,221 @@
+"""Device latency profiles: `edgefit calibrate --profile FILE` samples kernels on the target, fits the
+latency model (latency_model.py) and writes it with where and how it was measured; a budget names it with
+`latency_profile: FILE` and every latency prediction that can use it does (costs.predict_latency).
+
+What a prediction needs is the network's kernel list in the profile's runtime and precision (kernels.py):
+one profiled run on the host enumerates onnxruntime's optimized graph (its times are not used).
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import BadInput
+
+SCHEMA = "edgefit-latency-profile/1"
+MODEL_VERSION = 1  # the latency model's features; a profile with another version is stale
+RUNTIMES = ("onnxruntime",)
+PRECISIONS = ("fp32", "int8")
+MIN_NETWORKS = 6
+HOLDOUT_EVERY = 5  # every 5th sampled network is held out to report the fit quality
+CALIB_NOISE = 8  # Gaussian calibration inputs for an int8 graph (the graph, not its scales, sets the time)
+
+
+def network_onnx(model, resolution: int, precision: str) -> bytes:
+    """The ONNX graph edgefit exports for `model` at `precision` (int8: the QDQ graph, noise-calibrated)."""
+    import tempfile
+
+    import numpy as np
+
+    from ..export.deploy_form import deploy_form
+    from ..export.onnx_export import quantize_int8, to_onnx_bytes
+
+    blob = to_onnx_bytes(deploy_form(model), resolution, {})
+    if precision == "fp32":
+        return blob
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "m.onnx", Path(tmp) / "q.onnx"
+        src.write_bytes(blob)
+        calib = np.random.default_rng(0).standard_normal((CALIB_NOISE, 3, resolution, resolution)).astype(np.float32)
+        quantize_int8(src, out, calib, {})
+        return out.read_bytes()
+
+
+def _variant_graph(v, num_classes: int, precision: str) -> tuple[bytes, object]:
+    import numpy as np
+    import torch
+
+    from .. import zoo
+
+    torch.manual_seed(0)
+    blob = network_onnx(zoo.build_model(v, num_classes).eval(), v.resolution, precision)
+    return blob, np.random.default_rng(0).standard_normal((1, 3, v.resolution, v.resolution)).astype(np.float32)
+
+
+def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", threads: int = 1,
+                      budget_minutes: float = 10.0, exclude: tuple[str, ...] = (), progress=None) -> dict:
+    """Sample zoo networks (not `exclude`) in a seeded random order until `budget_minutes` is nearly spent,
+    fit, and return the profile. The fit quality is measured on every HOLDOUT_EVERY-th sampled network,
+    held out of a first fit; the stored model is then fitted on all of them."""
+    from .. import zoo
+    from . import machine
+    from .kernels import profile_network
+    from .latency_model import fit, predict_ms, stored
+
+    if runtime not in RUNTIMES:
+        raise BadInput(f"--runtime {runtime}: latency profiles sample onnxruntime kernels only for now (LiteRT's "
+                       "Python interpreter has no per-op profiler); use --runtime onnxruntime")
+    if precision not in PRECISIONS:
+        raise BadInput(f"--precision {precision}: choose {' or '.join(PRECISIONS)}")
+    if threads < 1:
+        raise BadInput("--threads must be 1 or more: a profile is for one thread count")
+    for name in exclude:
+        zoo.get_variant(name)  # an unknown name is bad input, with a suggestion
+    pool = [v for v in zoo.variants() if v.name not in set(exclude)]
+    random.Random(0).shuffle(pool)
+    t0, nets = time.perf_counter(), []
+    for v in pool:
+        per_net = (time.perf_counter() - t0) / max(len(nets), 1)
+        if nets and time.perf_counter() - t0 + 2 * per_net > budget_minutes * 60 * 0.9:
+            break
+        blob, x = _variant_graph(v, 1000, precision)
+        kernels, ms = profile_network(blob, x, threads)
+        nets.append({"name": v.name, "kernels": kernels, "measured_ms": ms})
+        if progress:
+            progress(len(nets), len(pool), v.name)
+    if len(nets) < MIN_NETWORKS:
+        raise BadInput(f"--budget-minutes {budget_minutes}: only {len(nets)} networks sampled, {MIN_NETWORKS} "
+                       "needed; give more minutes")
+    held = nets[::HOLDOUT_EVERY]
+    first = fit([n for i, n in enumerate(nets) if i % HOLDOUT_EVERY])
+    errors = [predict_ms(first, n["kernels"]) / n["measured_ms"] - 1 for n in held]
+    model = fit(nets)
+    return {"schema": SCHEMA, "model_version": MODEL_VERSION, "runtime": runtime, "precision": precision,
+            "threads": threads, "device": machine.info(), "networks": [n["name"] for n in nets],
+            "excluded": list(exclude), "samples": sum(len(n["kernels"]) for n in nets),
+            "fit_quality": {"held_out_networks": [n["name"] for n in held],
+                            "share_within_10pct": round(sum(abs(e) <= 0.1 for e in errors) / len(errors), 4),
+                            "median_abs_error": round(sorted(abs(e) for e in errors)[len(errors) // 2], 4)},
+            "wall_s": round(time.perf_counter() - t0, 1), "model": stored(model)}
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: str
+    runtime: str
+    precision: str
+    threads: int
+    data: dict
+
+    def covers(self, runtime: str, precision: str) -> bool:
+        return runtime == self.runtime and precision == self.precision
+
+    def predict_ms(self, kernels: list[dict]) -> float:
+        from .latency_model import predict_ms
+
+        return predict_ms(dict(self.data["model"]), kernels)
+
+    @property
+    def label(self) -> str:
+        return f"latency profile {Path(self.path).name} ({self.runtime} {self.precision}, {self.threads} thread(s))"
+
+
+_LOADED: dict[str, Profile] = {}
+
+
+def load_profile(path: str | Path) -> Profile:
+    """A profile file, checked: present, a profile, this model version, a runtime it can serve."""
+    key = str(Path(path).resolve())
+    if key in _LOADED:
+        return _LOADED[key]
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(f"latency_profile: {p} not found; write one with `edgefit calibrate --profile {p.name}` "
+                       "on the target, or remove the key")
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadInput(f"latency_profile: {p} is not readable JSON ({e}); write it again with edgefit calibrate") \
+            from None
+    if not isinstance(d, dict) or d.get("schema") != SCHEMA:
+        raise BadInput(f"latency_profile: {p} is not a latency profile (schema {SCHEMA}); write one with "
+                       "`edgefit calibrate --profile FILE`")
+    if d.get("model_version") != MODEL_VERSION:
+        raise BadInput(f"latency_profile: {p} is stale (latency model version {d.get('model_version')}, this "
+                       f"edgefit reads {MODEL_VERSION}); run `edgefit calibrate --profile` on the target again")
+    if d.get("runtime") not in RUNTIMES or d.get("precision") not in PRECISIONS:
+        raise BadInput(f"latency_profile: {p} is for runtime {d.get('runtime')!r} precision "
+                       f"{d.get('precision')!r}; edgefit predicts with {', '.join(RUNTIMES)} fp32/int8 profiles")
+    prof = Profile(str(p), d["runtime"], d["precision"], int(d["threads"]), d)
+    _LOADED[key] = prof
+    return prof
+
+
+def artifact_graph(path: Path, precision: str | None, prof: Profile):
+    """The costs.Graph of an ONNX artifact: its kernel list from one profiled run at its own input shape (a
+    dynamic batch runs at 1; other dynamic dimensions: no list, never a made-up shape). `precision`: the
+    manifest's, else int8 when the graph quantizes."""
+    import numpy as np
+    import onnx
+
+    from ..costs import Graph
+    from .kernels import kernels_of
+
+    blob = Path(path).read_bytes()
+    proto = onnx.load_from_string(blob)
+    if precision is None:
+        precision = "int8" if any(n.op_type == "QuantizeLinear" for n in proto.graph.node) else "fp32"
+    if not prof.covers("onnxruntime", precision):
+        return Graph("onnxruntime", precision, None)
+    dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    if any(d < 1 for d in dims[1:]):
+        return Graph("onnxruntime", precision, [])
+    dims = [max(dims[0], 1), *dims[1:]]
+    return Graph("onnxruntime", precision,
+                 kernels_of(blob, np.random.default_rng(0).standard_normal(dims).astype(np.float32), prof.threads))
+
+
+def zoo_graphs(variants, num_classes: int, prof: Profile, progress=None) -> dict:
+    """{variant name: costs.Graph} in the profile's runtime and precision for `variants`, from the cache in
+    edgefit's cache folder or listed now (one export and one profiled run per variant, ~1-3 s each)."""
+    from importlib import metadata
+
+    from ..costs import Graph, cache_dir
+    from ..fsutil import atomic_write_json
+    from .kernels import kernels_of
+
+    key = f"kernels-{prof.runtime}-{prof.precision}-{num_classes}c-ort{metadata.version('onnxruntime')}"
+    path = cache_dir() / f"{key}.json"
+    cached = {}
+    if path.is_file():
+        try:
+            cached = json.loads(path.read_text())
+        except ValueError:
+            cached = {}  # damaged: listed again below
+    missing = [v for v in variants if v.name not in cached]
+    for i, v in enumerate(missing):
+        if progress:
+            progress(i, len(missing), f"kernels of {v.name}")
+        blob, x = _variant_graph(v, num_classes, prof.precision)
+        cached[v.name] = kernels_of(blob, x, prof.threads)
+    if missing:
+        try:
+            atomic_write_json(path, cached)
+        except OSError:
+            pass  # a read-only cache is slower, not wrong
+    return {v.name: Graph(prof.runtime, prof.precision, cached[v.name]) for v in variants}
+
+
+def graph_for(path: Path, runtime: str, precision: str | None, budget):
+    """The costs.Graph of an artifact for the budget's latency profile: None without a profile; a Graph with
+    no kernels (the figure says why the profile did not apply) for another runtime."""
+    from ..costs import Graph
+
+    if not budget.latency_profile:
+        return None
+    if runtime != "onnxruntime":
+        return Graph(runtime, precision or ("int8" if "int8" in Path(path).name else "fp32"), None)
+    return artifact_graph(Path(path), precision, load_profile(budget.latency_profile))

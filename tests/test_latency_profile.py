@@ -1,0 +1,100 @@
+"""Latency profiles: the fit recovers known kernel rates; the budget key fails clearly; a real profile
+predicts the same network identically in select and bench."""
+import json
+import math
+import random
+
+import pytest
+
+from edgefit.benchmark.latency_model import fit, predict_ms
+
+from .conftest import run_cli
+
+BASE = "name: host\nflops_per_sec: 1G\nstorage_kb: 100000\ntarget_fps: 1\nmin_accuracy: 0.1\nprecision: float32\n"
+SMALL = "mobilenet_v3_small_minimal"
+
+
+def _synthetic_network(rng, name):
+    """Kernels whose time is known: conv 1 us per 50k MACs + 3 us, add 1 us per 20k elements + 2 us; the
+    network adds 40 us plus 1.5 us per kernel."""
+    kernels = []
+    for i in range(rng.randint(10, 40)):
+        c, hw, k = rng.choice([16, 32, 64, 128]), rng.choice([7, 14, 28, 56]), rng.choice([1, 3])
+        if i % 3:
+            macs = c * hw * hw * c * k * k
+            kernels.append({"node": f"n{i}", "op": "Conv", "inputs": [[1, c, hw, hw], [c, c, k, k]],
+                            "output": [1, c, hw, hw], "us": macs / 50e3 + 3})
+        else:
+            kernels.append({"node": f"n{i}", "op": "Add", "inputs": [[1, c, hw, hw], [1, c, hw, hw]],
+                            "output": [1, c, hw, hw], "us": c * hw * hw / 20e3 + 2})
+    true_ms = (sum(k["us"] for k in kernels) + 40 + 1.5 * len(kernels)) / 1000
+    return {"name": name, "kernels": kernels, "measured_ms": true_ms}
+
+
+def test_fit_recovers_known_rates_on_unseen_networks():
+    rng = random.Random(0)
+    nets = [_synthetic_network(rng, f"net{i}") for i in range(60)]
+    model = fit(nets[:45])
+    errors = [abs(predict_ms(model, n["kernels"]) / n["measured_ms"] - 1) for n in nets[45:]]
+    assert max(errors) < 0.05, errors
+    assert model["network"]["b_ms_per_kernel"] > 0  # the per-kernel overhead is found
+    assert math.isfinite(model["network"]["a_ms"])
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "not found"),
+    ("{not json", "not readable JSON"),
+    ('{"schema": "something-else"}', "not a latency profile"),
+    ('{"schema": "edgefit-latency-profile/1", "model_version": 0}', "stale"),
+    ('{"schema": "edgefit-latency-profile/1", "model_version": 1, "runtime": "tensorrt", "precision": "fp32"}',
+     "runtime 'tensorrt'"),
+])
+def test_budget_latency_profile_key_fails_in_one_line(write_budget, tmp_path, content, expected):
+    if content is not None:
+        (tmp_path / "p.json").write_text(content)
+    budget = write_budget(BASE + "latency_profile: p.json\n")
+    r = run_cli("select", budget)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert expected in r.stderr and "latency_profile" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory):
+    d = tmp_path_factory.mktemp("profile")
+    held = f"{SMALL}_1.0_96"
+    r = run_cli("calibrate", "--runtime", "onnxruntime", "--threads", "1", "--min-seconds", "0.05", "--profile",
+                d / "p.json", "--budget-minutes", "0.5", "--exclude-variants", held, "--out", d / "snippet.yaml",
+                "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    return d, held, json.loads(r.stdout)
+
+
+@pytest.mark.slow
+def test_calibrate_writes_a_profile_that_excludes_what_it_was_told(profile):
+    d, held, report = profile
+    p = json.loads((d / "p.json").read_text())
+    assert p["schema"] == "edgefit-latency-profile/1" and p["runtime"] == "onnxruntime" and p["threads"] == 1
+    assert held not in p["networks"] and len(p["networks"]) >= 6 and p["samples"] > 100
+    assert 0 <= p["fit_quality"]["share_within_10pct"] <= 1 and p["fit_quality"]["held_out_networks"]
+    assert p["device"]["cores"] and report["latency_profile"]["networks"] == p["networks"]
+    assert "latency_profile: p.json" in (d / "snippet.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_select_and_bench_predict_one_network_alike_with_the_profile(profile, write_budget):
+    d, held, _ = profile
+    budget = write_budget(BASE + f"latency_profile: {d / 'p.json'}\n")
+    s = run_cli("select", budget, "--family", SMALL, "--json")
+    assert s.returncode in (0, 1), s.stderr[-2000:]
+    sel = json.loads(s.stdout)
+    cand = next(c for c in sel["feasible"] + sel["rejected"] if c["name"] == held)
+    assert cand["latency_method"].startswith("latency profile p.json (onnxruntime fp32")
+    b = run_cli("bench", "--variant", held, "--precision", "fp32", "--runtime", "onnxruntime", "--budget", budget,
+                "--json", "--min-runs", "3", "--min-seconds", "0.01")
+    assert b.returncode in (0, 1), b.stderr[-2000:]
+    line = next(ln for ln in json.loads(b.stdout)["budget"]["lines"] if ln["constraint"] == "target_fps")
+    assert line["value"] == pytest.approx(cand["fps"], rel=1e-3)
+    int8 = write_budget(BASE.replace("float32", "int8") + f"latency_profile: {d / 'p.json'}\n", "int8.yaml")
+    s = run_cli("select", int8, "--family", SMALL, "--json")
+    method = json.loads(s.stdout)["feasible"][0]["latency_method"]
+    assert method.startswith("2 x MACs") and "not applied: the network runs onnxruntime int8" in method
