@@ -95,6 +95,11 @@ def margin(constraint: str, value: float, limit: float) -> float | None:
     return (limit - value) / limit if DIRECTION[constraint] == MAX else (value - limit) / limit
 
 
+def meets(constraint: str, value: float, limit: float) -> bool:
+    """Whether `value` meets the budget's `limit` for `constraint` (at most, or at least)."""
+    return value <= limit if DIRECTION[constraint] == MAX else value >= limit
+
+
 def line(constraint: str, measured: Figure | None, limit: float, predicted: Figure | None = None,
          gating: bool = True, add: float = 0.0, add_note: str = "", model: str | None = None,
          transform=None) -> Line:
@@ -108,7 +113,7 @@ def line(constraint: str, measured: Figure | None, limit: float, predicted: Figu
         why = MISSING.get(constraint, "not measurable for this model")
         return Line(constraint, None, limit, None, None, False, why, pred, pred_note, model=model)
     value = conv(fig.value) + add
-    passed = value <= limit if DIRECTION[constraint] == MAX else value >= limit
+    passed = meets(constraint, value, limit)
     m = margin(constraint, value, limit)
     return Line(constraint, round(value, 4), limit, passed, None if m is None else round(m, 4), gating,
                 fig.how + add_note, pred, pred_note, fig.measured and measured is not None, model)

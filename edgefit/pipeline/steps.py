@@ -19,8 +19,11 @@ QAT_EPOCHS = 3
 def int8_lost(exported: Exported, evaluated: Evaluated, budget) -> bool:
     """Post-training int8 is not good enough: parity failed, or the float model meets min_accuracy on the
     test split and the final artifact does not."""
+    from ..verdict import meets
+
     final_top1 = evaluated.artifact_top1[exported.final]
-    return not exported.parity.passed or final_top1 < budget.min_accuracy <= evaluated.float_top1
+    return not exported.parity.passed or (not meets("min_accuracy", final_top1, budget.min_accuracy)
+                                          and meets("min_accuracy", evaluated.float_top1, budget.min_accuracy))
 
 
 def score(exported: Exported, evaluated: Evaluated) -> tuple:
