@@ -25,12 +25,9 @@ FOLDS = 5
 
 
 def sample(out: Path | None) -> list[dict]:
-    import torch
-
     from edgefit import zoo
     from edgefit.benchmark.kernels import profile_network
-    from edgefit.export.deploy_form import deploy_form
-    from edgefit.export.onnx_export import to_onnx_bytes
+    from edgefit.benchmark.latency_profile import variant_graph
 
     if out and out.is_file():
         nets = json.loads(out.read_text())
@@ -39,10 +36,7 @@ def sample(out: Path | None) -> list[dict]:
         return _again(nets, out)
     nets, t0 = [], time.perf_counter()
     for v in zoo.variants():
-        torch.manual_seed(0)
-        model = deploy_form(zoo.build_model(v, 1000).eval())
-        x = torch.randn(1, 3, v.resolution, v.resolution).numpy()
-        kernels, p50 = profile_network(to_onnx_bytes(model, v.resolution, {}), x, THREADS)
+        kernels, p50 = profile_network(*variant_graph(v, 1000, "fp32"), THREADS)
         nets.append({"name": v.name, "kernels": kernels, "measured_ms": p50})
         print(f"{v.name}: {p50:.2f} ms, {len(kernels)} kernels, kernel sum {sum(k['us'] for k in kernels) / 1000:.2f}",
               flush=True)
@@ -54,19 +48,12 @@ def sample(out: Path | None) -> list[dict]:
 
 def _again(nets: list[dict], out: Path | None) -> list[dict]:
     """A second, later measurement of every network: how far the ground truth itself moves."""
-    import torch
-
     from edgefit import zoo
     from edgefit.benchmark.kernels import network_ms
-    from edgefit.export.deploy_form import deploy_form
-    from edgefit.export.onnx_export import to_onnx_bytes
+    from edgefit.benchmark.latency_profile import variant_graph
 
     for n in nets:
-        v = zoo.get_variant(n["name"])
-        torch.manual_seed(0)
-        model = deploy_form(zoo.build_model(v, 1000).eval())
-        x = torch.randn(1, 3, v.resolution, v.resolution).numpy()
-        n["measured_again_ms"] = network_ms(to_onnx_bytes(model, v.resolution, {}), x, THREADS)
+        n["measured_again_ms"] = network_ms(*variant_graph(zoo.get_variant(n["name"]), 1000, "fp32"), THREADS)
     if out:
         out.write_text(json.dumps(nets))
     return nets

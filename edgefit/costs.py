@@ -156,10 +156,12 @@ def predict_latency(stats: dict, budget: Budget, graph: Graph | None = None) -> 
         prof = load_profile(budget.latency_profile)
         if graph is not None and graph.kernels and prof.covers(graph.runtime, graph.precision):
             return Figure(prof.predict_ms(graph.kernels), f"{prof.label}, {len(graph.kernels)} kernels")
-        why = ("no kernel list for this network" if graph is None
-               else f"the network runs {graph.runtime} {graph.precision}" if not prof.covers(graph.runtime,
-                                                                                              graph.precision)
-               else "its kernels could not be listed (dynamic input shape)")
+        if graph is None:
+            why = "no kernel list for this network"
+        elif not prof.covers(graph.runtime, graph.precision):
+            why = f"the network runs {graph.runtime} {graph.precision}"
+        else:
+            why = "its kernels could not be listed (dynamic input shape)"
         unused = f"; {prof.label} not applied: {why}"
     by_class = stats.get("macs_by_class") or {}
     rates = budget.op_flops_per_sec or {}

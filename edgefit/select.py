@@ -166,15 +166,11 @@ def select(budget: Budget, objective: str = "accuracy", num_classes: int | None 
 
 
 def _graphs(budget: Budget, pool, progress) -> dict:
-    """Each variant's kernel list when the budget's latency profile is for the precision it deploys at."""
+    """Each variant's kernel list for the budget's latency profile, at the precision the budget deploys."""
     if not budget.latency_profile:
         return {}
     from .benchmark.latency_profile import load_profile, zoo_graphs
-    from .costs import Graph
     from .precision import Precision
 
-    prof = load_profile(budget.latency_profile)
-    deployed = Precision.parse(budget.precision).value
-    if deployed != prof.precision:  # the lines say the profile was not applied, and why
-        return {v.name: Graph(prof.runtime, deployed, None) for v in pool}
-    return zoo_graphs(pool, budget.num_classes, prof, progress)
+    return zoo_graphs(pool, budget.num_classes, Precision.parse(budget.precision).value,
+                      load_profile(budget.latency_profile), progress)

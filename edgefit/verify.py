@@ -121,13 +121,10 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
             "artifacts": results}
 
 
-LAYER_IMAGES = 16  # images the per-layer errors are measured on
-
-
 def _layers(art_dir: Path, manifest: dict, path: Path, xs: np.ndarray) -> list[dict]:
     import tempfile
 
-    from .export.int8_layers import float_graph, layer_errors
+    from .export.int8_layers import LAYER_IMAGES, float_graph, layer_errors
 
     with tempfile.TemporaryDirectory() as tmp:
         return layer_errors(path, float_graph(art_dir, manifest, Path(tmp) / "pre.onnx"), xs[:LAYER_IMAGES])

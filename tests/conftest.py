@@ -29,6 +29,17 @@ def _isolated(tmp_path_factory):
             os.environ[k] = v
 
 
+def plain_torch_onnx(path: Path, shape: tuple, dynamic_axes: dict, classes: int = 4) -> Path:
+    """A small conv classifier exported with plain torch.onnx (not by edgefit), input named "x"."""
+    from torch import nn
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(8, classes)).eval()
+    torch.onnx.export(model, (torch.zeros(*shape),), str(path), dynamo=False, input_names=["x"],
+                      dynamic_axes={"x": dynamic_axes})
+    return path
+
+
 def run_cli(*args, cwd=None, env=None):
     """Run the real console script in a subprocess: exit code, stdout, stderr."""
     exe = Path(sys.executable).with_name("edgefit")

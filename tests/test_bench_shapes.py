@@ -4,11 +4,9 @@ import json
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import helper, numpy_helper
-from torch import nn
 
-from .conftest import run_cli
+from .conftest import plain_torch_onnx, run_cli
 
 FAST = ["--runtime", "onnxruntime", "--min-runs", "3", "--min-seconds", "0.01"]
 
@@ -16,12 +14,8 @@ FAST = ["--runtime", "onnxruntime", "--min-runs", "3", "--min-seconds", "0.01"]
 @pytest.fixture(scope="module")
 def dynamic_onnx(tmp_path_factory):
     """A foreign model with input [N, 3, ?, ?], as OCR direction classifiers ship."""
-    path = tmp_path_factory.mktemp("dyn") / "ocr_like.onnx"
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(8, 2)).eval()
-    torch.onnx.export(model, (torch.zeros(1, 3, 48, 192),), str(path), dynamo=False, input_names=["x"],
-                      dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}})
-    return path
+    return plain_torch_onnx(tmp_path_factory.mktemp("dyn") / "ocr_like.onnx", (1, 3, 48, 192),
+                            {0: "n", 2: "h", 3: "w"}, classes=2)
 
 
 def test_dynamic_spatial_input_without_a_shape_is_refused(dynamic_onnx):

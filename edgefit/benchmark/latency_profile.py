@@ -44,7 +44,8 @@ def network_onnx(model, resolution: int, precision: str) -> bytes:
         return out.read_bytes()
 
 
-def _variant_graph(v, num_classes: int, precision: str) -> tuple[bytes, object]:
+def variant_graph(v, num_classes: int, precision: str) -> tuple[bytes, object]:
+    """(the ONNX graph of zoo variant `v`, untrained, as export writes it at `precision`; a seeded input)."""
     import numpy as np
     import torch
 
@@ -81,7 +82,7 @@ def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", thr
         per_net = (time.perf_counter() - t0) / max(len(nets), 1)
         if nets and time.perf_counter() - t0 + 2 * per_net > budget_minutes * 60 * 0.9:
             break
-        blob, x = _variant_graph(v, 1000, precision)
+        blob, x = variant_graph(v, 1000, precision)
         kernels, ms = profile_network(blob, x, threads)
         nets.append({"name": v.name, "kernels": kernels, "measured_ms": ms})
         if progress:
@@ -116,7 +117,7 @@ class Profile:
     def predict_ms(self, kernels: list[dict]) -> float:
         from .latency_model import predict_ms
 
-        return predict_ms(dict(self.data["model"]), kernels)
+        return predict_ms(self.data["model"], kernels)  # the parsed booster is kept on it (one parse per load)
 
     @property
     def label(self) -> str:
@@ -178,14 +179,18 @@ def artifact_graph(path: Path, precision: str | None, prof: Profile):
                  kernels_of(blob, np.random.default_rng(0).standard_normal(dims).astype(np.float32), prof.threads))
 
 
-def zoo_graphs(variants, num_classes: int, prof: Profile, progress=None) -> dict:
-    """{variant name: costs.Graph} in the profile's runtime and precision for `variants`, from the cache in
-    edgefit's cache folder or listed now (one export and one profiled run per variant, ~1-3 s each)."""
+def zoo_graphs(variants, num_classes: int, precision: str, prof: Profile, progress=None) -> dict:
+    """{variant name: costs.Graph} of `variants` deployed at `precision`: with no kernel list when the profile
+    is for another precision (the figure then says so), else the kernel lists from the cache in edgefit's
+    cache folder or listed now (one export and one profiled run per variant, ~1-3 s each)."""
     from importlib import metadata
 
     from ..costs import Graph, cache_dir
     from ..fsutil import atomic_write_json
     from .kernels import kernels_of
+
+    if not prof.covers(prof.runtime, precision):
+        return {v.name: Graph(prof.runtime, precision, None) for v in variants}
 
     key = f"kernels-{prof.runtime}-{prof.precision}-{num_classes}c-ort{metadata.version('onnxruntime')}"
     path = cache_dir() / f"{key}.json"
@@ -199,7 +204,7 @@ def zoo_graphs(variants, num_classes: int, prof: Profile, progress=None) -> dict
     for i, v in enumerate(missing):
         if progress:
             progress(i, len(missing), f"kernels of {v.name}")
-        blob, x = _variant_graph(v, num_classes, prof.precision)
+        blob, x = variant_graph(v, num_classes, prof.precision)
         cached[v.name] = kernels_of(blob, x, prof.threads)
     if missing:
         try:

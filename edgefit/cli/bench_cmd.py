@@ -10,10 +10,10 @@ import click
 @click.argument("models", nargs=-1, metavar="MODEL...")
 @click.option("--variant", "variants", default=None, metavar="NAME[,NAME...]",
               help="Untrained zoo variants to export and time here, before training anything.")
-@click.option("--precision", "precisions", default="fp32,int8", show_default=True,
-              help="With --variant: the precisions to export.")
+@click.option("--precision", "precisions", default=None, help="With --variant: the precisions to export "
+              "[default: fp32,int8].")
 @click.option("--calib", default=None, help="With --variant: images to calibrate int8 on (default: noise).")
-@click.option("--num-classes", type=int, default=1000, show_default=True, help="With --variant: classifier size.")
+@click.option("--num-classes", type=int, default=None, help="With --variant: classifier size [default: 1000].")
 @click.option("--runtime", "runtimes", default="onnxruntime,litert,torch", show_default=True,
               help="Comma list of onnxruntime, litert, torch.")
 @click.option("--device", "devices", default="cpu", show_default=True, help="Comma list of cpu, cuda.")
@@ -64,8 +64,9 @@ def bench_cmd(models, variants, precisions, calib, num_classes, runtimes, device
         from ..benchmark.variants import bench_variants
 
         names = [v.strip() for v in variants.split(",") if v.strip()]
-        report = bench_variants(names, opts, budget, list(models), precisions, calib, num_classes)
-    elif calib or precisions != "fp32,int8" or num_classes != 1000:
+        report = bench_variants(names, opts, budget, list(models), precisions or "fp32,int8", calib,
+                                1000 if num_classes is None else num_classes)
+    elif calib or precisions is not None or num_classes is not None:
         raise BadInput("--precision, --calib and --num-classes apply to --variant only; an artifact is timed as it is")
     elif not models:
         raise BadInput("give MODEL... (files or export directories) or --variant NAME[,NAME...]")

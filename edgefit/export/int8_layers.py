@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 FALLBACK_STEPS = (1, 2, 4, 8, 16)  # tensors kept float, tried in turn
+LAYER_IMAGES = 16  # images the per-layer errors are measured on
 
 
 def _median_channel_sqnr(pre: np.ndarray, post: np.ndarray) -> float:
@@ -145,8 +146,9 @@ def layer_errors(int8_path: Path, pre: Path, x: np.ndarray) -> list[dict]:
     return sorted(rows, key=lambda r: r["channel_sqnr_db"])
 
 
-def nodes_keeping_float(pre: Path, tensors: list[str]) -> list[str]:
-    producer, consumers = _graph_links(pre)
+def nodes_keeping_float(links, tensors: list[str]) -> list[str]:
+    """The nodes that must run float for `tensors` to stay float; `links`: _graph_links of the float graph."""
+    producer, consumers = links
     nodes: list[str] = []
     for t in tensors:
         for n in [producer[t][0], *consumers.get(t, [])]:
@@ -179,11 +181,12 @@ def fallback(ranked: list[dict], pre: Path, calib: np.ndarray, x: np.ndarray, re
     from .onnx_export import INPUT, quantize_prepared
 
     tried, last = [], None
+    links = _graph_links(pre)
     for k in FALLBACK_STEPS:
         if k > len(ranked) or (tried and tried[-1]["tensors"] >= len(ranked)):
             break
         tensors = [r["tensor"] for r in ranked[:k]]
-        nodes = nodes_keeping_float(pre, tensors)
+        nodes = nodes_keeping_float(links, tensors)
         proto = quantize_prepared(pre, calib, nodes)
         sess = ort_session(proto.SerializeToString())
         y = np.concatenate([sess.run(None, {INPUT: x[i:i + 1]})[0] for i in range(len(x))])  # batch 1 graph
@@ -221,7 +224,7 @@ def repair(art_dir: Path, manifest: dict, calib: np.ndarray, parity: dict, data:
     p = parity_inputs(art_dir, data, parity["samples"])
     with tempfile.TemporaryDirectory() as tmp:
         pre = float_graph(art_dir, manifest, Path(tmp) / "pre.onnx")
-        ranked = layer_errors(path, pre, p.xs[:16])
+        ranked = layer_errors(path, pre, p.xs[:LAYER_IMAGES])
         fb = fallback(ranked, pre, calib, p.xs, p.ref.argmax(1), failed["tolerance"]["min_agreement"])
     record = {"file": failed["file"], "agreement_before": failed["top1_agreement"], **fb.to_dict(),
               "worst_layers": ranked[:5]}
