@@ -3,9 +3,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 import torch
-from torch import nn
 
-from .conftest import run_cli
+from .conftest import plain_torch_onnx, run_cli
 
 FAST = ["--min-runs", "5", "--min-seconds", "0.05"]
 
@@ -13,17 +12,14 @@ FAST = ["--min-runs", "5", "--min-seconds", "0.05"]
 @pytest.fixture(scope="module")
 def plain_onnx(tmp_path_factory):
     """An ONNX model made with plain torch.onnx, not by edgefit."""
-    path = tmp_path_factory.mktemp("plain") / "tiny.onnx"
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(8, 4)).eval()
-    torch.onnx.export(model, (torch.zeros(1, 3, 32, 32),), str(path), dynamo=False, input_names=["x"],
-                      dynamic_axes={"x": {0: "batch"}})
-    return path
+    return plain_torch_onnx(tmp_path_factory.mktemp("plain") / "tiny.onnx", (1, 3, 32, 32), {0: "batch"})
 
 
 @pytest.fixture(scope="module")
 def plain_tflite(tmp_path_factory):
-    import tensorflow as tf
+    from edgefit.export.tflite_export import import_tensorflow
+
+    tf = import_tensorflow()
 
     path = tmp_path_factory.mktemp("tfl") / "tiny.tflite"
     model = tf.keras.Sequential([tf.keras.Input((32, 32, 3)), tf.keras.layers.Conv2D(8, 3),

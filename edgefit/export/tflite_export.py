@@ -63,9 +63,23 @@ def _offline_samples(images_nhwc: np.ndarray):
         core.download_test_image_data, common.download_test_image_data = saved
 
 
+def import_tensorflow():
+    """TensorFlow, imported after triton: triton (torch's GPU compiler, which torch.utils.flop_counter and so
+    edgefit.trace import) segfaults when it is first imported after TensorFlow in the same process
+    (`import tensorflow; import triton` crashes here; the other order works)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import triton  # noqa: F401
+    except ImportError:  # CPU-only torch builds have none: nothing to order
+        pass
+    import tensorflow
+
+    return tensorflow
+
+
 def convert(onnx_path: Path, precisions: list[str], calib_nchw: np.ndarray, io_type: str) -> dict[str, bytes]:
     """{precision: tflite bytes}. `calib_nchw`: preprocessed (normalized) float32 images."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import_tensorflow()
     import onnx2tf
 
     nhwc = np.ascontiguousarray(calib_nchw.transpose(0, 2, 3, 1)).astype(np.float32)
