@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, make_colours, run_cli
+from .conftest import BUDGETS, ROOT, make_colours, run_cli
 
 # A small CPU whose cost lines admit only small 96 px variants (at most ~15 M MACs, <= 1 MB).
 BUDGET = """\
@@ -176,18 +176,27 @@ def test_interrupted_build_resumes_without_redoing_finished_stages(data, tmp_pat
 
 
 @pytest.mark.slow
-def test_search_ranks_candidates_on_the_data_and_qat_always_runs(data, tmp_path):
+def test_ray_search_ranks_candidates_on_the_data_and_qat_always_runs(data, tmp_path):
+    """Three candidates as Ray Tune trials under ASHA on a local Ray instance (this machine's 2 CPUs)."""
     budget = tmp_path / "b.yaml"  # 1.5 MB admits three 96 px variants
     budget.write_text(BUDGET.format(acc=0.0).replace("storage_kb: 1024", "storage_kb: 1536"))
     out = tmp_path / "out"
-    r = run_cli("build", budget, "--data", data, "--out", out, "--weights", "none", "--epochs", "1", "--search", "2",
-                "--search-epochs", "1", "--batch-size", "8", "--max-resolution", "96", "--formats", "onnx",
-                "--qat", "always")
+    r = run_cli("build", budget, "--data", data, "--out", out, "--weights", "none", "--epochs", "1", "--search", "3",
+                "--executor", "ray", "--search-epochs", "3", "--asha-grace", "1", "--batch-size", "8",
+                "--max-resolution", "96", "--formats", "onnx", "--qat", "always")
     assert r.returncode in (0, 1), r.stderr[-3000:]
     rep = json.loads((out / "report.json").read_text())
     tried = rep["candidates"]["tried"]
-    assert [t["rank"] for t in tried] == [1, 2] and len({t["name"] for t in tried}) == 2
-    assert tried[0]["val_top1"] >= tried[1]["val_top1"] and tried[0]["outcome"] == "chosen"
+    assert [t["rank"] for t in tried] == [1, 2, 3] and len({t["name"] for t in tried}) == 3
+    assert tried[0]["val_top1"] >= tried[1]["val_top1"] >= tried[2]["val_top1"] and tried[0]["outcome"] == "chosen"
+    search = rep["search"]
+    assert search["executor"] == "ray" and [t["variant"] for t in search["trials"]] == [t["name"] for t in tried]
+    for t in search["trials"]:
+        assert t["prune_ratio"] == 0.0 and t["precision"] == "int8" and 1 <= t["epochs"] == len(t["curve"]) <= 3
+        assert t["val_top1"] == pytest.approx(max(t["curve"]), abs=1e-4)
+        assert ("ran all 3 epochs" in t["stopped_because"]) == (t["epochs"] == 3), t
+        assert t["epochs"] == 3 or "ASHA" in t["stopped_because"] or "early stop" in t["stopped_because"], t
+    assert "Search (ray)" in (out / "report.md").read_text()
     assert rep["model"]["variant"] == tried[0]["name"] and rep["artifacts"]["final"].endswith("model_int8.onnx")
     assert all((out / "search" / t["name"] / "best.pt").is_file() for t in tried)
     chosen = next(c for c in json.loads((out / "stages" / "select.json").read_text())["outputs"]["feasible"]
@@ -200,6 +209,19 @@ def test_search_ranks_candidates_on_the_data_and_qat_always_runs(data, tmp_path)
     assert rep["artifacts"]["dir"].endswith("artifacts-qat") == q["kept"]
     assert (out / "qat" / "best.pt").is_file() and (out / "stages" / "export_qat.json").is_file()
     assert "## Quantization-aware training" in (out / "report.md").read_text()
+
+
+def test_executor_ray_without_ray_installed_is_bad_input(data, tmp_path):
+    blocker = tmp_path / "site" / "ray"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('ray is not installed here')\n")
+    r = run_cli("build", BUDGETS / "pi-zero-2w.yaml", "--data", data, "--out", tmp_path / "out", "--search", "3",
+                "--executor", "ray", env={"PYTHONPATH": str(tmp_path / "site")})
+    assert r.returncode == 2 and "pip install 'edgefit[ray]'" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+    r = run_cli("build", BUDGETS / "pi-zero-2w.yaml", "--data", data, "--out", tmp_path / "out", "--address",
+                "localhost:6379")
+    assert r.returncode == 2 and "--executor ray" in r.stderr
 
 
 def test_imagenet_weights_offline_or_missing_fail_fast_with_exit_2(data, tmp_path):

@@ -20,7 +20,9 @@ def _cfg(data, out, **kw):
 
 
 def test_loss_falls_accuracy_beats_chance_and_summary(colours, tmp_path):
-    r = train(_cfg(colours, tmp_path / "run"), quiet=True)
+    # lr given: on 49 images from scratch the range test is inconclusive and its fallback (0.05) diverges for
+    # some seeds (2 of 4 seeds before streaming too); this test is about the pipeline, not that choice
+    r = train(_cfg(colours, tmp_path / "run", lr=0.01), quiet=True)
     s = r.summary
     assert SUMMARY_KEYS <= set(s)
     history = [json.loads(line) for line in (r.run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -3,7 +3,7 @@ arenas or caches sit beside it while it is timed.
 
 The parent writes the unit and the options as JSON, runs `python -m edgefit.benchmark.isolated IN OUT`, and
 reads the row back (a subprocess, not multiprocessing: nothing of the caller's `__main__` is re-run).
-Memory, from the process's own high-water mark (`getrusage` ru_maxrss):
+Memory, from the process's own high-water mark (VmHWM on Linux, else `getrusage` ru_maxrss):
 - `peak_rss_mb`: the isolated process's peak (interpreter, numpy, the runtime library, the model, inference);
 - `model_rss_mb`: that peak less the peak after the runtime library was imported and before the model was
   loaded: what loading and running this model added in this runtime.
@@ -22,8 +22,16 @@ from ..errors import EdgefitError
 
 
 def _peak_mb() -> float:
+    """This process's peak resident memory. On Linux the address space's own high-water mark (VmHWM), since
+    ru_maxrss survives exec: a process started by a larger one (pytest, a notebook) reports its parent's peak."""
     import resource
 
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
 

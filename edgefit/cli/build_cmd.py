@@ -17,7 +17,18 @@ from ..train.config import TrainConfig
 @click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True,
               help="Training epochs of the winner.")
 @click.option("--search-epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs of each search run [a quarter of --epochs, at least 2].")
+              help="Epochs of each search run [a quarter of --epochs, at least 2]; with --executor ray, the "
+                   "most a trial runs [--epochs].")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Search runs: local (in turn, equal short runs) or ray (Ray Tune trials under ASHA successive "
+                   "halving on validation top-1; pip install 'edgefit[ray]').")
+@click.option("--address", default=None, help="With --executor ray: a running Ray cluster [start one here].")
+@click.option("--asha-grace", type=click.IntRange(min=1), default=2, show_default=True,
+              help="With --executor ray: epochs every candidate trains before ASHA may stop it.")
+@click.option("--asha-reduction", type=click.IntRange(min=2), default=2, show_default=True,
+              help="With --executor ray: at each rung the best 1/N of the candidates go on.")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train the winner on N local processes (torchrun, DistributedDataParallel; one per GPU).")
 @click.option("--weights", default=None,
               help="imagenet | none | PATH. Default: imagenet where the zoo has weights, else none.")
 @click.option("--formats", "--format", "formats", default=None,
@@ -31,8 +42,8 @@ from ..train.config import TrainConfig
               help="Quantization-aware training: auto when post-training int8 loses parity or accuracy.")
 @click.option("--host-is-target", is_flag=True, help="Gate on the FPS measured on this host too.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the markdown report.")
-def build_cmd(budget_file, data, out, search, epochs, search_epochs, weights, formats, batch_size, seed,
-              max_resolution, qat, host_is_target, as_json):
+def build_cmd(budget_file, data, out, search, epochs, search_epochs, executor, address, asha_grace, asha_reduction,
+              nproc, weights, formats, batch_size, seed, max_resolution, qat, host_is_target, as_json):
     """Select, train, (compress,) export, verify and bench a model for BUDGET on the images in --data.
 
     Writes report.md, report.json and report.png to --out; every budget line is measured on the
@@ -47,10 +58,14 @@ def build_cmd(budget_file, data, out, search, epochs, search_epochs, weights, fo
     """
     from ..pipeline import BuildOptions, build
     from ..pipeline.report import markdown
+    from ..pipeline.search import SearchOptions
 
     opts = BuildOptions(data=data, out=out, search=search, epochs=epochs, search_epochs=search_epochs,
                         weights=weights, formats=formats, batch_size=batch_size, seed=seed,
-                        max_resolution=max_resolution, host_is_target=host_is_target, qat=qat)
+                        max_resolution=max_resolution, host_is_target=host_is_target, qat=qat, nproc=nproc,
+                        search_options=SearchOptions(executor=executor, address=address, grace_period=asha_grace,
+                                                     reduction_factor=asha_reduction,
+                                                     max_epochs=search_epochs if executor == "ray" else None))
     try:
         result = build(budget_file, opts, quiet=False)  # epoch lines on stderr, as `edgefit train` prints
     except KeyboardInterrupt:

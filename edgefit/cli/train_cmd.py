@@ -33,22 +33,29 @@ from ..train.config import STRATEGIES
 @click.option("--jitter", default="auto", show_default=True,
               help="Colour jitter strength in [0, 1), 0 = off; auto: 0.3 only if jitter keeps the classes.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--data-cache", default=None, type=click.Path(file_okay=False),
+              help="Keep resized images in this folder for later runs (decoding large folders once).")
 @click.option("--out", default=None, help="Run directory [runs/<variant>.<strategy>.<hparams>].")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out exactly.")
 @click.option("--sanity", is_flag=True, help="Only check that the model can overfit one small batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
 def train_cmd(variant, data, weights, strategy, epochs, batch_size, lr, optimizer, patience, seed, val_fraction,
-              test_fraction, flip, no_flip, jitter, device, out, resume, sanity, as_json):
+              test_fraction, flip, no_flip, jitter, device, data_cache, out, resume, sanity, as_json):
     """Fine-tune VARIANT on the images in DATA and write a run directory.
 
     The run directory holds config.yaml, split.json, metrics.jsonl, best.pt, last.pt, curves.png and
     summary.json with the diagnostics of the run (printed at the end). Exit 0 trained, 1 the --sanity
     check failed, 2 bad input.
 
+    Images are streamed: decoded as batches need them (in loader workers for large folders), unreadable
+    files skipped and counted. On several processes, launch with PyTorch's torchrun; --batch-size is then
+    the global batch, split evenly over the processes, and only rank 0 writes the run directory.
+
     \b
     Example:
       edgefit demo-data demo --classes 10 --per-class 200 --size 96
       edgefit train --variant mobilenet_v2_0.35_96 --data demo --weights none --epochs 20
+      torchrun --nproc_per_node 2 -m edgefit train --variant mobilenet_v2_0.35_96 --data demo --epochs 20
     """
     from ..errors import BadInput
     from ..train import TrainConfig, train
@@ -62,7 +69,8 @@ def train_cmd(variant, data, weights, strategy, epochs, batch_size, lr, optimize
     cfg = TrainConfig(variant=variant, data=data, weights=weights, strategy=strategy, epochs=epochs,
                       batch_size=batch_size, lr=lr, optimizer=optimizer, patience=patience, seed=seed,
                       val_fraction=val_fraction, test_fraction=test_fraction, flip="off" if no_flip else flip,
-                      jitter=None if jitter == "auto" else jitter, device=device, out=out)
+                      jitter=None if jitter == "auto" else jitter, device=device, out=out,
+                      data_cache=data_cache)
     if sanity:
         verdict = run_sanity(cfg)
         click.echo(json.dumps(verdict, indent=2) if as_json else verdict["verdict"] +
@@ -74,6 +82,10 @@ def train_cmd(variant, data, weights, strategy, epochs, batch_size, lr, optimize
     except KeyboardInterrupt:
         click.echo("edgefit: interrupted; continue with the same command and --resume --out <run dir>", err=True)
         raise SystemExit(130) from None
+    from ..train.progress import is_main_process
+
+    if not is_main_process():  # under torchrun, rank 0 prints for all
+        return
     s = result.summary
     if as_json:
         click.echo(json.dumps({"run_dir": str(result.run_dir), **s}, indent=2))

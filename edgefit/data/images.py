@@ -29,7 +29,7 @@ def split_images(source, name: str, data: str | None, limit: int | None = None, 
     import torch
 
     from .folder import Split, _images_in, scan
-    from .pipeline import ImageSet, Preprocess
+    from .pipeline import ImageSet, Preprocess, Unreadable
 
     pp = Preprocess.from_dict(source.preprocess)
     if data and name == "train":
@@ -62,10 +62,11 @@ def split_images(source, name: str, data: str | None, limit: int | None = None, 
         g = torch.Generator().manual_seed(seed)
         files = [files[i] for i in sorted(torch.randperm(len(files), generator=g)[:limit].tolist())]
     split.files = {name: files, **{k: [] for k in ("train", "val", "test") if k != name}}
-    ds = ImageSet(split, name, pp, None)
-    if len(ds) == 0:
+    ds = ImageSet(split, name, pp, None, keep_in_memory=False)
+    items = [(i, ds[i]) for i in range(len(ds))]
+    good = [(i, it) for i, it in items if not isinstance(it, Unreadable)]
+    if not good:
         raise BadInput(f"no readable images for {name} in {split.root}")
-    x = torch.stack([ds[i][0] for i in range(len(ds))])
-    skipped = set(ds.skipped)
-    paths = [rel for rel, _ in files if rel not in skipped]
-    return Images(x, torch.tensor(ds.labels).numpy(), paths, split.root, name)
+    x = torch.stack([it[0] for _, it in good])
+    labels = torch.tensor([it[1] for _, it in good]).numpy()
+    return Images(x, labels, [ds.paths[i] for i, _ in good], split.root, name)

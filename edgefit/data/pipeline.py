@@ -1,14 +1,16 @@
-"""From a Split to batches: decode once (skipping unreadable files), then augment on tensors.
+"""From a Split to batches, streamed: images are decoded when a batch needs them, never all up front.
 
-Images are decoded once, resized so the shorter side is resolution / crop_pct (the evaluation
-resize of the variant's pretrained config) and kept in memory as uint8 tensors when they fit the
-memory limit, else decoded again per epoch. Training augmentation (random resized crop, optional
-horizontal flip, colour jitter) runs on those tensors with torch's seeded RNG, so a CPU run is
-repeatable and a resumed run sees the same batches it would have seen.
+Each image is resized so the shorter side is resolution / crop_pct (the evaluation resize of the variant's
+pretrained config). Small sets keep the decoded uint8 tensors once decoded; large ones are decoded again
+every epoch by loader workers (optionally from an on-disk cache of resized images, data/cache.py).
+Training augmentation (random resized crop, optional horizontal flip, colour jitter) runs on those tensors
+seeded by (seed, epoch, image index) alone, so a run is repeatable whatever the number of workers or ranks,
+and a resumed run sees the same batches it would have seen.
 """
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .folder import Split, load_rgb
 
-MEMORY_LIMIT_BYTES = 1_500_000_000
+MEMORY_LIMIT_BYTES = 512_000_000  # decoded images a set may keep; larger sets stream (memory flat in their size)
 
 
 @dataclass(frozen=True)
@@ -72,48 +74,124 @@ def _decode(path: Path, pp: Preprocess) -> torch.Tensor:
     return F.resize(img, [pp.resize], antialias=True)
 
 
-class ImageSet(Dataset):
-    """Decoded images of one split; `skipped` lists files that could not be read."""
+def data_workers(world_size: int = 1) -> int:
+    """Loader worker processes for this machine: the CPUs this process may use, shared by the ranks on it,
+    less one for the training process itself; at least 1, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(8, cpus // max(1, world_size) - 1))
 
-    def __init__(self, split: Split, name: str, pp: Preprocess, augment: Augment | None, keep_in_memory=None):
+
+class ImageSet(Dataset):
+    """The images of one split, decoded when first asked for (no up-front pass over the folder).
+
+    A file that cannot be decoded is skipped where it is met (in a loader worker) and recorded in `skipped`
+    as its batch arrives; the set's length stays the number of listed files. Sets whose decoded images fit
+    `memory_limit` keep them once decoded (served without workers); larger ones stream: every epoch decodes
+    again in `workers` loader processes, from `cache` (an ImageCache of resized images) when given, so memory
+    stays flat in the size of the set."""
+
+    def __init__(self, split: Split, name: str, pp: Preprocess, augment: Augment | None, keep_in_memory=None,
+                 cache=None, memory_limit: int = MEMORY_LIMIT_BYTES, world_size: int = 1):
         self.root = Path(split.root)
-        self.pp, self.augment = pp, augment
-        self.items: list = []
-        self.labels: list[int] = []
-        self.skipped: list[str] = []
+        self.pp, self.augment, self.cache = pp, augment, cache
         entries = split.files[name]
+        self.paths: list[str] = [rel for rel, _ in entries]
+        self.labels: list[int] = [int(label) for _, label in entries]
+        self.skipped: dict[str, None] = {}  # unreadable files met so far (ordered; shared by with_augment copies)
         budget = 3 * pp.resize * pp.resize * 1.4 * len(entries)
-        self.in_memory = keep_in_memory if keep_in_memory is not None else budget < MEMORY_LIMIT_BYTES
-        for rel, label in entries:
-            try:
-                img = _decode(self.root / rel, pp)
-            except Exception:  # noqa: BLE001 - any decoder failure means an unreadable file
-                self.skipped.append(rel)
-                continue
-            self.items.append(img if self.in_memory else rel)
-            self.labels.append(int(label))
+        self.in_memory = keep_in_memory if keep_in_memory is not None else budget < memory_limit
+        self._memory: dict[int, torch.Tensor | None] = {}
+        self.workers = 0 if self.in_memory else data_workers(world_size)
+        self.aug_seed = 0  # set per epoch by loader()
+        # streamed (workers) or under torchrun: a sample's augmentation depends on (seed, epoch, index) only, the
+        # same with any number of workers or ranks; a kept set in one process draws from the loop's seeded RNG
+        self.per_sample_seeds = not self.in_memory or "WORLD_SIZE" in os.environ
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.paths)
 
     def without_augment(self) -> ImageSet:
-        """The same decoded images, served with the evaluation transform."""
+        """The same images, served with the evaluation transform."""
         return self.with_augment(None)
 
     def with_augment(self, augment: Augment | None) -> ImageSet:
-        """The same decoded images, served with another augmentation."""
+        """The same images (and memory of decoded ones), served with another augmentation."""
         import copy
 
         other = copy.copy(self)
         other.augment = augment
         return other
 
-    def raw(self, i: int) -> torch.Tensor:
-        """Image i decoded (uint8 CHW, shorter side resized), before crop and augmentation."""
-        return self.items[i] if self.in_memory else _decode(self.root / self.items[i], self.pp)
+    def _load(self, i: int) -> torch.Tensor | None:
+        path = self.root / self.paths[i]
+        if self.cache is not None:
+            try:
+                img = self.cache.get(path, self.pp.resize, self.pp.interpolation)
+            except OSError:  # the source file itself is gone
+                return None
+            if img is not None:
+                return img
+        try:
+            img = _decode(path, self.pp)
+        except Exception:  # noqa: BLE001 - any decoder failure means an unreadable file
+            return None
+        if self.cache is not None:
+            self.cache.put(path, self.pp.resize, self.pp.interpolation, img)
+        return img
+
+    def raw(self, i: int) -> torch.Tensor | None:
+        """Image i decoded (uint8 CHW, shorter side resized), before crop and augmentation; None if unreadable."""
+        if i in self._memory:
+            return self._memory[i]
+        img = self._load(i)
+        if self.in_memory:
+            self._memory[i] = img
+        if img is None:
+            self.skipped[self.paths[i]] = None
+        return img
 
     def __getitem__(self, i: int):
-        return transform(self.raw(i), self.pp, self.augment), self.labels[i]
+        img = self.raw(i)
+        if img is None:
+            return Unreadable(self.paths[i])
+        if self.augment is None or not self.per_sample_seeds:
+            return transform(img, self.pp, self.augment), self.labels[i]
+        with torch.random.fork_rng(devices=[]):  # the CPU generator only: torch.manual_seed would also queue a
+            torch.default_generator.manual_seed((self.aug_seed * 1_000_003 + i) % (2 ** 63))  # CUDA seed, slowly
+            return transform(img, self.pp, self.augment), self.labels[i]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    path: str
+
+
+def _collate(items: list):
+    from torch.utils.data import default_collate
+
+    good = [it for it in items if not isinstance(it, Unreadable)]
+    bad = [it.path for it in items if isinstance(it, Unreadable)]
+    return (default_collate(good) if good else None), bad
+
+
+class Batches:
+    """A DataLoader's (x, y) batches; unreadable files met in the workers are recorded in the set's `skipped`."""
+
+    def __init__(self, dl: DataLoader, ds: ImageSet):
+        self.dl, self.ds = dl, ds
+
+    def __len__(self) -> int:
+        return len(self.dl)
+
+    def __iter__(self):
+        for batch, bad in self.dl:
+            for path in bad:
+                self.ds.skipped[path] = None
+            if batch is not None:
+                yield batch[0], batch[1]
 
 
 def transform(img: torch.Tensor, pp: Preprocess, augment: Augment | None) -> torch.Tensor:
@@ -149,9 +227,13 @@ def augment_image(img: torch.Tensor, pp: Preprocess, augment: Augment | None, on
     return img
 
 
-def loader(ds: ImageSet, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0) -> DataLoader:
-    """Batches in a deterministic order for (seed, epoch)."""
+def loader(ds: ImageSet, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0, sampler=None) -> Batches:
+    """Batches in a deterministic order for (seed, epoch); with `sampler` (a DistributedSampler), this rank's
+    share of them."""
     g = torch.Generator().manual_seed(seed * 100003 + epoch)
-    workers = 0 if ds.in_memory else min(4, max(1, (torch.get_num_threads() or 1) - 1))
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=workers,
-                      drop_last=False)
+    ds.aug_seed = seed * 100003 + epoch
+    workers = ds.workers
+    dl = DataLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, generator=g,
+                    num_workers=workers, drop_last=False, collate_fn=_collate, persistent_workers=False,
+                    prefetch_factor=2 if workers else None)
+    return Batches(dl, ds)

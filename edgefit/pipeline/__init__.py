@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
@@ -25,6 +25,7 @@ from ..precision import Precision
 from ..train.config import TrainConfig
 from . import records as rec
 from . import steps as st
+from .search import SearchOptions
 from .stages import Stages
 from .steps import QAT_EPOCHS, TEST_FRACTION, VAL_FRACTION
 
@@ -45,16 +46,22 @@ class BuildOptions:
     host_is_target: bool = False
     qat: str = "auto"  # auto: when post-training int8 loses parity or accuracy | always | never
     interrupt_after: int | None = None  # testing hook: stop the final training as if killed
+    search_options: SearchOptions = field(default_factory=SearchOptions)  # executor (local | ray) and ASHA
+    nproc: int = 1  # processes of the training stage (torchrun, DistributedDataParallel)
 
     def validate(self) -> None:
         if self.search < 0 or self.epochs < 1 or (self.search_epochs is not None and self.search_epochs < 1):
             raise BadInput("--search must be 0 or more and --epochs/--search-epochs 1 or more")
         if self.max_resolution is not None and self.max_resolution < 32:
             raise BadInput(f"--max-resolution must be 32 or more, got {self.max_resolution}")
+        if self.nproc < 1 or self.batch_size % self.nproc:
+            raise BadInput(f"--nproc must be 1 or more and divide --batch-size ({self.batch_size}), the global batch; "
+                           f"got {self.nproc}")
         if self.batch_size < 1:
             raise BadInput(f"--batch-size must be 1 or more, got {self.batch_size}")
         if self.qat not in ("auto", "always", "never"):
             raise BadInput(f"--qat must be auto, always or never, got {self.qat!r}")
+        self.search_options.validate()
         from ..export.formats import plan
 
         if self.formats is not None:
@@ -122,14 +129,18 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
     if opts.search and len(sel.feasible) > 1:
         names = [c["name"] for c in sel.feasible[:opts.search]]
         searched = stages.run("search", {"candidates": names, "epochs": opts.short_epochs, "weights": opts.weights,
-                                         "batch_size": opts.batch_size, **base},
-                              lambda resume: st.stage_search(names, sel, split, opts, out / "search", quiet, say),
+                                         "batch_size": opts.batch_size, **base,
+                                         **({"ray": opts.search_options.to_dict(), "epochs_max": opts.epochs}
+                                            if opts.search_options.executor == "ray" else {})},
+                              lambda resume: st.stage_search(names, sel, split, opts, budget.precision,
+                                                             out / "search", quiet, say),
                               rec.Searched, workdir=out / "search", resumable=True)
         winner = searched.winner
     else:
         searched = None
     train_out = stages.run("train", {"variant": winner, "epochs": opts.epochs, "weights": opts.weights,
-                                     "batch_size": opts.batch_size, **base},
+                                     "batch_size": opts.batch_size, **base, **({"nproc": opts.nproc} if opts.nproc > 1
+                                                                               else {})},
                            lambda resume: st.stage_train(winner, split, opts, out / "train", resume, quiet,
                                                          opts.epochs, opts.interrupt_after),
                            rec.Trained, workdir=out / "train", resumable=True)

@@ -62,6 +62,7 @@ class Searched(Record):
 
     tried: list[dict]
     winner: str
+    executor: str = "local"  # local | ray (search.py)
 
     def val_top1(self, name: str) -> float | None:
         return next((t["val_top1"] for t in self.tried if t["name"] == name), None)

@@ -104,6 +104,10 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
                   "test_top1_float": evaluated.float_top1, "epochs_run": train_out.epochs_run,
                   "macs": measured.macs, "params": measured.params, "compressed": as_json(o.compressed)},
         "candidates": _candidates(o.sel, o.searched, train_out.variant),
+        "search": None if o.searched is None else {
+            "executor": o.searched.executor,
+            "trials": [{k: t.get(k) for k in ("variant", "prune_ratio", "precision", "epochs", "val_top1",
+                                              "stopped_because", "curve")} for t in o.searched.tried]},
         "parity": parity.to_dict(),
         "quantization_aware_training": as_json(o.qat),
         "artifacts": {"dir": str(art_dir), "final": str(final_path),
@@ -180,10 +184,12 @@ def markdown(rep: dict) -> str:
         out.append(f"None fits, so the nearest miss `{c['pruned_because']['name']}` was pruned "
                    f"({c['pruned_because']['relaxation']} would admit it unpruned).")
     if c["tried"]:
-        out += ["", "| candidate | val top-1 (short run) | predicted FPS | ImageNet prior | outcome |",
-                "|---|---:|---:|---:|---|"]
-        out += [f"| {t['name']} | {t['val_top1']:.3f} | {t['fps']:.1f} | {t['accuracy_prior']:.3f} | {t['outcome']} |"
-                for t in c["tried"]]
+        out += ["", f"Search ({rep['search']['executor'] if rep.get('search') else 'local'}):", "",
+                "| candidate | val top-1 (search) | epochs | stopped because | predicted FPS | ImageNet prior "
+                "| outcome |",
+                "|---|---:|---:|---|---:|---:|---|"]
+        out += [f"| {t['name']} | {t['val_top1']:.3f} | {t.get('epochs', '-')} | {t.get('stopped_because', '-')} | "
+                f"{t['fps']:.1f} | {t['accuracy_prior']:.3f} | {t['outcome']} |" for t in c["tried"]]
     else:
         out.append(f"Chosen by prior: `{c['chosen']}` (no --search).")
     p = rep["parity"]

@@ -71,17 +71,29 @@ def stage_select(cost_budget, objective: str, max_resolution: int | None, weight
                     predicted={c.variant.name: c.to_dict() for c in sel.candidates}[chosen])
 
 
+def train_config(variant: str, split, opts, run_dir: Path, epochs: int):
+    """The build's training settings for `variant` (final training and every search run)."""
+    from ..train import TrainConfig
+
+    return TrainConfig(variant=variant, data=split.root, weights=opts.weights, epochs=epochs,
+                       batch_size=opts.batch_size, seed=opts.seed, out=str(run_dir),
+                       val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION)
+
+
 def stage_train(variant: str, split, opts, run_dir: Path, resume: bool, quiet: bool, epochs: int,
                 interrupt_after: int | None = None) -> Trained:
-    from ..train import TrainConfig, train
+    from ..train import train
 
     resume = resume and (run_dir / "last.pt").is_file()
     if not resume:
         fresh(run_dir)
-    cfg = TrainConfig(variant=variant, data=split.root, weights=opts.weights, epochs=epochs,
-                      batch_size=opts.batch_size, seed=opts.seed, out=str(run_dir),
-                      val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION)
-    r = train(cfg, resume=resume, quiet=quiet, split=copy.deepcopy(split), interrupt_after=interrupt_after)
+    cfg = train_config(variant, split, opts, run_dir, epochs)
+    if opts.nproc > 1:  # data parallel: the same `edgefit train` under torchrun
+        from ..train.launch import train_with_torchrun
+
+        r = train_with_torchrun(cfg, opts.nproc, resume, quiet, split_digest=split.digest())
+    else:
+        r = train(cfg, resume=resume, quiet=quiet, split=copy.deepcopy(split), interrupt_after=interrupt_after)
     s = r.summary
     return Trained(run_dir=str(run_dir), variant=variant, val_top1=s["val_top1"], epochs_run=s["epochs_run"],
                    weights=s.get("weights"), best_sha256=file_digest(run_dir / "best.pt"),
@@ -89,27 +101,25 @@ def stage_train(variant: str, split, opts, run_dir: Path, resume: bool, quiet: b
                    decisions=s.get("decisions", {}))
 
 
-def stage_search(names: list[str], sel: Selected, split, opts, root: Path, quiet: bool, say) -> Searched:
-    """Short fine-tunes of the candidates on the user's data; rank by validation top-1, then by
-    predicted latency on the target. A candidate finished in an interrupted search is not redone."""
+def stage_search(names: list[str], sel: Selected, split, opts, precision: str, root: Path, quiet: bool,
+                 say) -> Searched:
+    """Fine-tune the candidates on the user's data (search.py: in turn, or as Ray Tune trials under ASHA);
+    rank by best validation top-1, then by predicted latency on the target."""
+    from . import search
+
+    so = opts.search_options
+    if so.executor == "ray":
+        trials = search.run_ray(names, split, opts, so, precision, root, say)
+    else:
+        trials = search.run_local(names, split, opts, precision, root, quiet, say)
     by_name = {c["name"]: c for c in sel.feasible}
-    tried = []
-    for name in names:
-        run_dir = root / name
-        done = run_dir / "summary.json"
-        if done.is_file():
-            s = json.loads(done.read_text())
-            val_top1 = s["val_top1"]
-        else:
-            say(f"[search] {name}: {opts.short_epochs} epochs")
-            val_top1 = stage_train(name, split, opts, run_dir, True, quiet, opts.short_epochs).val_top1
-        tried.append({"name": name, "val_top1": val_top1, "latency_ms": by_name[name]["latency_ms"],
-                      "fps": by_name[name]["fps"], "accuracy_prior": by_name[name]["accuracy_prior"],
-                      "epochs": opts.short_epochs})
+    tried = [{"name": t["variant"], **t, "latency_ms": by_name[t["variant"]]["latency_ms"],
+              "fps": by_name[t["variant"]]["fps"], "accuracy_prior": by_name[t["variant"]]["accuracy_prior"]}
+             for t in trials]
     ranked = sorted(tried, key=lambda t: (-round(t["val_top1"], 4), t["latency_ms"]))
     for i, t in enumerate(ranked):
         t["rank"] = i + 1
-    return Searched(tried=ranked, winner=ranked[0]["name"])
+    return Searched(tried=ranked, winner=ranked[0]["name"], executor=so.executor)
 
 
 def fresh(folder: Path) -> Path:

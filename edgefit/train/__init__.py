@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import JITTER, OPTIMIZER_WD, TrainConfig, resolve_strategy
+from .distributed import Dist
 
 __all__ = ["TrainConfig", "TrainResult", "train", "sanity"]
 
@@ -125,23 +126,16 @@ def _preprocess(model, variant):
     return Preprocess.of(model, variant.resolution)
 
 
-def _datasets(plan: Plan, pp, reporter):
+def _datasets(plan: Plan, pp, cfg: TrainConfig, world_size: int = 1):
+    """The splits as streamed image sets: nothing is decoded here; unreadable files are met, skipped and
+    counted as the loaders reach them."""
+    from ..data.cache import ImageCache
     from ..data.pipeline import ImageSet
-    from ..errors import BadInput
 
     split = plan.split
-    sets = {name: ImageSet(split, name, pp, None) for name in ("train", "val", "test") if split.files[name]}
-    split.skipped = {name: ds.skipped for name, ds in sets.items()}
-    skipped = sum(len(v) for v in split.skipped.values())
-    for name in ("train", "val"):
-        present = set(sets[name].labels)
-        missing = [c for i, c in enumerate(split.classes) if i not in present]
-        if missing:
-            raise BadInput(f"class '{missing[0]}' has no readable {name} images in {split.root}")
-    if skipped:
-        first = next(f for v in split.skipped.values() for f in v)
-        reporter.message(f"skipped {skipped} unreadable image(s), e.g. {first}")
-    return sets
+    cache = ImageCache(cfg.data_cache) if cfg.data_cache else None
+    return {name: ImageSet(split, name, pp, None, cache=cache, world_size=world_size)
+            for name in ("train", "val", "test") if split.files[name]}
 
 
 def _data_checks(plan: Plan, reporter) -> list[dict]:
@@ -167,10 +161,28 @@ def _choose_lr(plan: Plan, model, sets, cfg: TrainConfig, reporter) -> None:
 
 
 def train(cfg: TrainConfig, resume: bool = False, interrupt_after: int | None = None, quiet: bool = False,
-          model=None, split=None, extra_meta: dict | None = None) -> TrainResult:
+          model=None, split=None, extra_meta: dict | None = None, on_epoch=None) -> TrainResult:
     """Train `cfg.variant` on `cfg.data`; resumable. Raises BadInput on bad folders or options.
     With `model` (and `split`), fine-tunes that network instead of building one; `extra_meta` is stored
-    in every checkpoint (e.g. the architecture of a pruned network)."""
+    in every checkpoint (e.g. the architecture of a pruned network); `on_epoch(metrics)` is called after each
+    epoch (a search reports to its scheduler through it)."""
+    t_start = time.perf_counter()
+    given_model = model is not None
+    dist = Dist.from_env(cfg.device)
+    try:
+        plan, model = _prepare(cfg, resume, model, split)
+        plan.device = dist.device(plan.device)
+        dist.per_rank_batch(cfg.batch_size)  # refuses a batch that does not split over the ranks
+        dist.barrier()  # every rank has checked the run directory before rank 0 writes to it
+        result = _train(cfg, plan, model, dist, resume, given_model, quiet, interrupt_after, extra_meta, t_start,
+                        on_epoch)
+    finally:
+        if dist.owned:
+            dist.close()
+    return result
+
+
+def _train(cfg, plan, model, dist, resume, given_model, quiet, interrupt_after, extra_meta, t_start, on_epoch):
     import torch
 
     from .. import checkpoint
@@ -178,31 +190,34 @@ def train(cfg: TrainConfig, resume: bool = False, interrupt_after: int | None = 
     from . import loop, report
     from .progress import Reporter
 
-    t_start = time.perf_counter()
-    given_model = model is not None
-    plan, model = _prepare(cfg, resume, model, split)
     run_dir, variant, split = plan.run_dir, plan.variant, plan.split
     reporter = Reporter(enabled=not quiet)
     pp = _preprocess(model, variant)
+    model = dist.sync_batchnorm(model)
+    ranks = f" on {dist.world} processes ({dist.backend})" if dist.on else ""
     reporter.message(f"edgefit train: {variant.name} on {len(split.classes)} classes "
                      f"({split.counts()['train']} train / {split.counts()['val']} val images), weights "
-                     f"{plan.weights}, strategy {plan.strategy} ({plan.why}); run directory {run_dir}")
+                     f"{plan.weights}, strategy {plan.strategy} ({plan.why}){ranks}; run directory {run_dir}")
     created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if dist.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     try:
         t_data = time.perf_counter()
-        if cfg.data_checks and not resume and not given_model:
+        if cfg.data_checks and not resume and not given_model and dist.main:
             plan.data_checks = _data_checks(plan, reporter)
-        sets = _datasets(plan, pp, reporter)
+        sets = _datasets(plan, pp, cfg, dist.world)
         data_seconds = time.perf_counter() - t_data
         if plan.lr is None:
-            _choose_lr(plan, model, sets, cfg, reporter)
-        if not resume:
+            if dist.main:
+                _choose_lr(plan, model, sets, cfg, reporter)
+            plan.lr, plan.lr_reason, plan.range_test = dist.share((plan.lr, plan.lr_reason, plan.range_test))
+        resolved = {**plan.resolved(pp), "world_size": dist.world}
+        if not resume and dist.main:
             atomic_write_json(run_dir / "split.json", split.to_dict())
-            atomic_write_json(run_dir / "config.json", {"config": cfg.to_dict(), "resolved": plan.resolved(pp)})
+            atomic_write_json(run_dir / "config.json", {"config": cfg.to_dict(), "resolved": resolved})
             import yaml
 
-            atomic_write_text(run_dir / "config.yaml", yaml.safe_dump({**cfg.to_dict(), "resolved": plan.resolved(pp)},
+            atomic_write_text(run_dir / "config.yaml", yaml.safe_dump({**cfg.to_dict(), "resolved": resolved},
                                                                       sort_keys=False))
         ck_meta = {"variant": variant.name, "classes": split.classes, "preprocess": pp.to_dict(),
                    "weights": {k: v for k, v in plan.weights_info.items() if k != "new_tensors"}}
@@ -213,18 +228,30 @@ def train(cfg: TrainConfig, resume: bool = False, interrupt_after: int | None = 
                 extra={"val_top1": val["top1"], "split_digest": split.digest(), "strategy": plan.strategy,
                        **(extra_meta or {})}))
 
-        fit = _fit(plan, model, sets, cfg, given_model, save_best, reporter, interrupt_after)
+        fit = _fit(plan, model, sets, cfg, given_model, save_best, reporter, interrupt_after, dist)
+        fit.on_epoch = on_epoch
         resume_state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True) if resume else None
         state = loop.run(fit, resume_state)
-        summary = report.finish(run_dir, cfg, plan, sets, state, data_seconds, time.perf_counter() - t_start)
+        for per_rank in dist.gather({name: list(ds.skipped) for name, ds in sets.items()}):  # every rank's finds
+            for name, found in per_rank.items():
+                sets[name].skipped.update(dict.fromkeys(found))
+        summary = None
+        if dist.main:
+            summary = report.finish(run_dir, cfg, plan, sets, state, data_seconds, time.perf_counter() - t_start,
+                                    dist.world)
+        summary = dist.share(summary)
+        if summary["skipped_files"]:
+            reporter.message(f"skipped {sum(summary['images_skipped'].values())} unreadable image(s), "
+                             f"e.g. {summary['skipped_files'][0]}")
     except BaseException:
-        if created and not (run_dir / "last.pt").exists():
+        if dist.main and created and not (run_dir / "last.pt").exists():
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: leave no half run behind
         raise
     return TrainResult(run_dir, summary)
 
 
-def _fit(plan: Plan, model, sets, cfg: TrainConfig, given_model: bool, save_best, reporter, interrupt_after):
+def _fit(plan: Plan, model, sets, cfg: TrainConfig, given_model: bool, save_best, reporter, interrupt_after,
+         dist: Dist):
     from ..data.pipeline import Augment, loader
     from . import loop
     from .augment_check import CHECK_IMAGES, accuracy_under, decide, sample
@@ -232,13 +259,14 @@ def _fit(plan: Plan, model, sets, cfg: TrainConfig, given_model: bool, save_best
     strength = cfg.jitter if cfg.jitter else JITTER
     check = None
     if plan.strategy == "head":
-        fit_model, train_loader, val_loader = _cached_features(model, sets, cfg, plan.device)
+        fit_model, train_loader, val_loader = _cached_features(model, sets, cfg, plan.device, dist)
     else:
         fit_model = model
 
         def train_loader(epoch: int, aug: dict):
             ds = sets["train"].with_augment(Augment(flip=aug["flip"], jitter=strength if aug["jitter"] else 0.0))
-            return loader(ds, cfg.batch_size, True, cfg.seed, epoch)
+            return loader(ds, dist.per_rank_batch(cfg.batch_size), True, cfg.seed, epoch,
+                          sampler=_sampler(ds, dist, cfg.seed, epoch))
 
         val_loader = loader(sets["val"], cfg.batch_size * 2, False)
         idx = sample(len(sets["val"]), CHECK_IMAGES, cfg.seed)
@@ -254,7 +282,7 @@ def _fit(plan: Plan, model, sets, cfg: TrainConfig, given_model: bool, save_best
                     num_classes=len(plan.split.classes), device=plan.device, run_dir=plan.run_dir, seed=cfg.seed,
                     weight_decay=plan.weight_decay, label_smoothing=cfg.label_smoothing,
                     warmup_epochs=cfg.warmup_epochs, patience=cfg.patience, save_best=save_best, reporter=reporter,
-                    augment=plan.augment, check_augment=check, interrupt_after=interrupt_after)
+                    augment=plan.augment, check_augment=check, interrupt_after=interrupt_after, dist=dist)
 
 
 def _phases(strategy: str, weights: str, epochs: int, lr: float, optimizer: str):
@@ -271,7 +299,18 @@ def _phases(strategy: str, weights: str, epochs: int, lr: float, optimizer: str)
     return phases + [Phase("finetune", strategy, epochs - warm, lr * 0.1, optimizer)]
 
 
-def _cached_features(model, sets, cfg, device):
+def _sampler(ds, dist: Dist, seed: int, epoch: int):
+    """This rank's share of the epoch's shuffled order under torchrun; None in a single process."""
+    if not dist.on:
+        return None
+    from torch.utils.data import DistributedSampler
+
+    sampler = DistributedSampler(ds, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=seed * 100003)
+    sampler.set_epoch(epoch)
+    return sampler
+
+
+def _cached_features(model, sets, cfg, device, dist: Dist):
     """Head-only training: backbone features computed once (no augmentation), classifier trained on them."""
     import torch
     from torch.utils.data import DataLoader, TensorDataset
@@ -293,7 +332,9 @@ def _cached_features(model, sets, cfg, device):
 
     def train_loader(epoch: int, aug: dict):
         g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
-        return DataLoader(tr, batch_size=cfg.batch_size, shuffle=True, generator=g)
+        sampler = _sampler(tr, dist, cfg.seed, epoch)
+        return DataLoader(tr, batch_size=dist.per_rank_batch(cfg.batch_size), shuffle=sampler is None,
+                          sampler=sampler, generator=g)
 
     return head, train_loader, DataLoader(va, batch_size=512)
 
@@ -304,7 +345,7 @@ def sanity(cfg: TrainConfig) -> dict:
 
     from .. import zoo
     from ..data.folder import scan
-    from ..data.pipeline import ImageSet
+    from ..data.pipeline import ImageSet, Unreadable
     from ..weights import build_with_weights, default_weights
     from .loop import sanity_check
 
@@ -323,6 +364,7 @@ def sanity(cfg: TrainConfig) -> dict:
             seen[label] = seen.get(label, 0) + 1
     split.files = {"train": picked, "val": [], "test": []}
     ds = ImageSet(split, "train", pp, None)
-    x = torch.stack([ds[i][0] for i in range(len(ds))])
-    y = torch.tensor(ds.labels)
+    items = [it for it in (ds[i] for i in range(len(ds))) if not isinstance(it, Unreadable)]
+    x = torch.stack([it[0] for it in items])
+    y = torch.tensor([it[1] for it in items])
     return {"variant": variant.name, "weights": weights, **sanity_check(model, (x, y), torch.device("cpu"))}

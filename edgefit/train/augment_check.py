@@ -26,12 +26,13 @@ def accuracy_under(model, ds, indices: list[int], kinds: tuple[str, ...], device
 
     pp = ds.pp
     aug = Augment(flip=True, jitter=jitter)
-    labels = torch.tensor([ds.labels[i] for i in indices])
     out = {}
     model.eval()
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(seed)
-        raw = [ds.raw(i) for i in indices]
+        pairs = [(i, ds.raw(i)) for i in indices]
+        raw = [r for _, r in pairs if r is not None]
+        labels = torch.tensor([ds.labels[i] for i, r in pairs if r is not None])
         for kind in kinds:
             if kind == "none":
                 imgs = [augment_image(r, pp, None) for r in raw]

@@ -40,6 +40,7 @@ class TrainConfig:
     jitter: float | None = None  # None: auto (JITTER when the evidence allows it, else off); 0 = off
     device: str = "auto"
     data_checks: bool = True  # content-hash checks (leaks, label conflicts) before training
+    data_cache: str | None = None  # folder of resized images kept between runs (data/cache.py); None: none
     out: str | None = None
     extra: dict = field(default_factory=dict)
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from .. import checkpoint
 from ..fsutil import atomic_write_text
+from .distributed import Dist
 from .evaluate import evaluate
 from .model_parts import set_trainable, train_mode
 from .progress import Reporter
@@ -65,6 +66,8 @@ class Fit:
     check_augment: Callable[[nn.Module], dict | None] | None = None  # evidence for undecided transforms
     max_backoffs: int = 3
     interrupt_after: int | None = None  # testing hook: stop as if killed after this epoch
+    dist: Dist = field(default_factory=Dist)  # the ranks of a torchrun launch (one process by default)
+    on_epoch: Callable[[dict], None] | None = None  # rank 0, after each epoch: its metrics (a search's reports)
 
 
 def _optimizer(model: nn.Module, phase: Phase, weight_decay: float, steps_per_epoch: int, warmup_epochs: float,
@@ -147,7 +150,7 @@ def _decide(fit: Fit, model: nn.Module, state: dict, epoch: int, total: int) -> 
     undecided = [k for k, v in state["augment"].items() if v is None]
     if not undecided or fit.check_augment is None or epoch < DECIDE_FROM_EPOCH:
         return
-    verdict = fit.check_augment(model)
+    verdict = fit.dist.share(fit.check_augment(model) if fit.dist.main else None)  # rank 0 decides for all
     last_chance = epoch >= max(DECIDE_FROM_EPOCH + 1, total // 3)
     for k in undecided:
         if verdict is not None:
@@ -165,6 +168,7 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
     """Train; returns the loop state (history, best epoch, wall time, events, augmentation decisions)."""
     # channels-last runs the depthwise/pointwise convolutions of these networks ~1.4x faster on CPU
     model, device = fit.model.to(fit.device, memory_format=torch.channels_last), fit.device
+    net = model  # what the steps run: DistributedDataParallel over `model` under torchrun
     total_epochs = sum(p.epochs for p in fit.phases)
     criterion = nn.CrossEntropyLoss(label_smoothing=fit.label_smoothing)
     state = resume_state or {"epoch": 0, "best_top1": -1.0, "best_loss": math.inf, "best_epoch": 0,
@@ -189,6 +193,7 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
             opt, sched = _optimizer(model, phase, fit.weight_decay, steps, fit.warmup_epochs,
                                     phase.lr * state["lr_scale"], resume_state["optimizer"] if resumed else None,
                                     state["step"])
+            net = fit.dist.wrap(model)
             current_phase = pi
         snapshot = ({k: v.detach().clone() for k, v in model.state_dict().items()}, copy.deepcopy(opt.state_dict()),
                     state["step"])
@@ -201,11 +206,11 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
         for x, y in loader:
             x = x.to(device, non_blocking=True, memory_format=torch.channels_last) if x.ndim == 4 else x.to(device)
             y = y.to(device, non_blocking=True)
-            logits = model(x)
+            logits = net(x)
             loss = criterion(logits, y)
             value = float(loss.detach())
-            if not math.isfinite(value):
-                bad = str(value)
+            if not fit.dist.all_ok(math.isfinite(value), device):
+                bad = str(value) if not math.isfinite(value) else "non-finite on another rank"
                 break
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -218,6 +223,8 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
             loss_sum += value * len(y)
             correct += int((logits.argmax(1) == y).sum())
             fit.reporter.batch(loss_sum / seen, correct / seen, seen / (time.perf_counter() - t0))
+        seen, loss_sum, correct = fit.dist.sum([seen, loss_sum, correct], device)  # the global batch's figures
+        seen, correct = int(seen), int(correct)
         train_loss = loss_sum / max(1, seen)
         prev = min((m["train_loss"] for m in state["history"] if m["phase"] == phase.name), default=None)
         chance_loss = math.log(fit.num_classes)
@@ -236,7 +243,8 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
                                      "learning rates; stopping with the best checkpoint so far")
                 if state["best_epoch"] == 0:  # no good epoch at all: keep the starting weights as the result
                     model.load_state_dict(snapshot[0])
-                    fit.save_best(evaluate(model, fit.val_loader, device, fit.num_classes, criterion))
+                    if fit.dist.main:
+                        fit.save_best(evaluate(model, fit.val_loader, device, fit.num_classes, criterion))
                 break
             backoffs += 1
             state["lr_scale"] *= BACKOFF
@@ -248,9 +256,11 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
             state["step"] = snapshot[2]
             opt, sched = _optimizer(model, phase, fit.weight_decay, steps, fit.warmup_epochs,
                                     phase.lr * state["lr_scale"], snapshot[1], state["step"])
+            net = fit.dist.wrap(model)
             continue
         train_s = time.perf_counter() - t0
-        val = evaluate(model, fit.val_loader, device, fit.num_classes, criterion)
+        val = fit.dist.share(evaluate(model, fit.val_loader, device, fit.num_classes, criterion)
+                             if fit.dist.main else None)  # rank 0 evaluates; every rank acts on its figures
         state["train_seconds"] += train_s
         better = (val["top1"] > state["best_top1"]
                   or (val["top1"] == state["best_top1"] and val["loss"] < state["best_loss"]))
@@ -261,7 +271,8 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
                    "augment": _augment_now(fit, state), "grad_weight_ratio": grads.ratios()}
         if better:
             state.update(best_top1=val["top1"], best_loss=val["loss"], best_epoch=epoch + 1, since_best=0)
-            fit.save_best(val)
+            if fit.dist.main:
+                fit.save_best(val)
         else:
             state["since_best"] += 1
         state["history"].append(metrics)
@@ -269,17 +280,21 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
         _decide(fit, model, state, epoch + 1, total_epochs)
         if pi == len(fit.phases) - 1 and state["since_best"] >= fit.patience and state["epoch"] < total_epochs:
             state["stopped_early"] = True
-        _write_metrics(fit.run_dir, state["history"])
-        checkpoint.save(fit.run_dir / "last.pt", {
-            **{k: v for k, v in state.items() if k not in ("model",)},
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "phase": pi, "optimizer": opt.state_dict()})
+        if fit.dist.main:
+            _write_metrics(fit.run_dir, state["history"])
+            checkpoint.save(fit.run_dir / "last.pt", {
+                **{k: v for k, v in state.items() if k not in ("model",)},
+                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "phase": pi, "optimizer": opt.state_dict()})
         fit.reporter.epoch_end(metrics)
+        if fit.on_epoch is not None and fit.dist.main:
+            fit.on_epoch({**metrics, "stopped_early": state["stopped_early"]})
         if fit.interrupt_after is not None and state["epoch"] >= fit.interrupt_after:
             raise KeyboardInterrupt
     if state["stopped_early"]:
         fit.reporter.message(f"early stop: validation top-1 has not improved for {fit.patience} epochs")
-    _write_metrics(fit.run_dir, state["history"])  # also when no epoch finished (a run stopped by divergence)
+    if fit.dist.main:
+        _write_metrics(fit.run_dir, state["history"])  # also when no epoch finished (a run stopped by divergence)
     return state
 
 

@@ -31,7 +31,7 @@ def _train_check(model, plan, sets, cfg, device) -> dict | None:
     return {k: round(v, 4) for k, v in acc.items()}
 
 
-def finish(run_dir: Path, cfg, plan, sets, state, data_seconds, wall_seconds) -> dict:
+def finish(run_dir: Path, cfg, plan, sets, state, data_seconds, wall_seconds, world_size: int = 1) -> dict:
     from ..data.pipeline import loader
     from .diagnostics import Diagnostic, diagnose
 
@@ -42,6 +42,7 @@ def finish(run_dir: Path, cfg, plan, sets, state, data_seconds, wall_seconds) ->
     results = {name: evaluate(model, loader(sets[name], 128, False), device, len(split.classes))
                for name in ("val", "test") if name in sets}
     val = results["val"]
+    split.skipped = {name: list(ds.skipped) for name, ds in sets.items()}  # as the loaders met them
     history = state["history"]
     train_s = state["train_seconds"]
     train_images = sum(len(sets["train"]) for _ in history)
@@ -87,6 +88,7 @@ def finish(run_dir: Path, cfg, plan, sets, state, data_seconds, wall_seconds) ->
         "data_checks": plan.data_checks,
         "seed": cfg.seed,
         "device": str(device),
+        "world_size": world_size,
         "threads": torch.get_num_threads(),
         "wall_time_s": round(wall_seconds, 2),
         "data_load_s": round(data_seconds, 2),

@@ -1,0 +1,46 @@
+"""`edgefit build --nproc N`: the build's training stage as `torchrun --standalone --nproc_per_node N -m edgefit
+train ...`, the same command a user would type, then the run directory read back."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import BadInput
+
+
+def train_args(cfg, resume: bool) -> list[str]:
+    """`edgefit train` options equivalent to `cfg`."""
+    args = ["--variant", cfg.variant, "--data", cfg.data, "--strategy", cfg.strategy, "--epochs", cfg.epochs,
+            "--batch-size", cfg.batch_size, "--optimizer", cfg.optimizer, "--patience", cfg.patience,
+            "--seed", cfg.seed, "--val-fraction", cfg.val_fraction, "--test-fraction", cfg.test_fraction,
+            "--flip", cfg.flip, "--jitter", "auto" if cfg.jitter is None else cfg.jitter, "--device", cfg.device,
+            "--out", cfg.out]
+    for flag, value in (("--weights", cfg.weights), ("--lr", cfg.lr), ("--data-cache", cfg.data_cache)):
+        if value is not None:
+            args += [flag, value]
+    return [str(a) for a in args] + (["--resume"] if resume else [])
+
+
+def train_with_torchrun(cfg, nproc: int, resume: bool = False, quiet: bool = False, split_digest: str | None = None):
+    """Train `cfg` on `nproc` local processes under torchrun; the TrainResult of the run directory. With
+    `split_digest`, the run must have used exactly that split (the caller's)."""
+    from . import TrainResult
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+           "-m", "edgefit", "train", *train_args(cfg, resume), "--json"]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE if quiet else None, text=True)
+    if r.returncode:
+        last = (r.stderr or "").strip().splitlines()[-1:] or [f"exit {r.returncode}"]
+        if r.returncode == 2:
+            raise BadInput(f"training on {nproc} processes: {last[0]}")
+        raise RuntimeError(f"torchrun training on {nproc} processes failed (exit {r.returncode}): {last[0]}")
+    run_dir = Path(cfg.out)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    printed = json.loads(r.stdout)  # one JSON document: rank 0 alone prints
+    if printed["split_digest"] != summary["split_digest"]:
+        raise RuntimeError(f"torchrun printed another run than the one in {run_dir}")
+    if split_digest is not None and summary["split_digest"] != split_digest:
+        raise RuntimeError(f"the torchrun training in {run_dir} used another split than the build's")
+    return TrainResult(run_dir, summary)
