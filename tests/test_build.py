@@ -27,7 +27,7 @@ COMMON = ["--weights", "none", "--epochs", "15", "--batch-size", "8", "--max-res
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return make_colours(tmp_path_factory.mktemp("build-data"), per_class=20, noise=20, seed=1)
+    return make_colours(tmp_path_factory.mktemp("build-data"), per_class=30, noise=20, seed=1)
 
 
 @pytest.fixture(scope="module")

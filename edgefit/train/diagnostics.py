@@ -57,7 +57,9 @@ def loss_findings(history: list[dict], events: list[dict], lr: float, batch: int
             out.append(Diagnostic(
                 "loss_diverged", "warning" if recovered else "error", e["epoch"],
                 f"the training loss {what} in epoch {e['epoch']} at learning rate {e['lr']:.3g}: too high"
-                + (f"; edgefit restarted the epoch at {e['new_lr']:.3g}" if recovered else
+                + (f"; edgefit restarted the epoch at {e['new_lr']:.3g}"
+                   + (f" from the weights after epoch {e['restored_epoch']}"
+                      if e.get("restored_epoch") not in (None, e["epoch"] - 1) else "") if recovered else
                    f"; training stopped after {e.get('backoffs', 0)} restarts at lower rates: lower --lr further"),
                 {k: v for k, v in e.items() if k != "kind"}))
     losses = [m["train_loss"] for m in history]

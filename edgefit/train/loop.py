@@ -2,9 +2,12 @@
 cosine schedule, label smoothing, early stopping on validation top-1, best and last checkpoints written
 atomically, exact resume, and the practitioner's safeguards:
 
-- a loss that becomes NaN/inf, or an epoch whose loss more than doubles, is caught: the epoch restarts
-  from its starting state at 0.3x the learning rate (at most `max_backoffs` times), and the event is kept
-  for the diagnostics; training never crashes on a NaN;
+- a loss that becomes NaN/inf, or an epoch whose loss more than doubles, is caught: the epoch restarts at
+  0.3x the learning rate (at most `max_backoffs` times) from the weights that had the phase's lowest training
+  loss so far (not the epoch's start: a loss that first bounced and then blew up has already damaged those,
+  and lower rates only recover from them more slowly), and the event is kept for the diagnostics; training
+  never crashes on a NaN;
+- early stopping on validation top-1 waits until it beats always guessing the most frequent class;
 - flips and colour jitter left to `auto` are decided from evidence (augment_check.py) once the model is
   good enough to tell, and the decision is kept for resume;
 - per layer group, the RMS of gradients over the RMS of weights is logged per epoch (metrics.jsonl).
@@ -68,6 +71,20 @@ class Fit:
     interrupt_after: int | None = None  # testing hook: stop as if killed after this epoch
     dist: Dist = field(default_factory=Dist)  # the ranks of a torchrun launch (one process by default)
     on_epoch: Callable[[dict], None] | None = None  # rank 0, after each epoch: its metrics (a search's reports)
+
+
+def _guess_top1(val: dict) -> float:
+    """The validation top-1 of always answering the most frequent class. Early stopping waits until the best
+    epoch beats it: from scratch the model in eval mode can sit at that level for several epochs while it
+    already fits the training images, and stopping a model that has shown nothing yet saves only the time
+    of a useless result (the diagnostics then report the underfitting)."""
+    rows = [sum(r) for r in val["confusion"]]
+    return max(rows) / max(1, sum(rows))
+
+
+def _snapshot(model: nn.Module, opt, epoch: int) -> dict:
+    return {"model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "optimizer": copy.deepcopy(opt.state_dict()), "epoch": epoch}
 
 
 def _optimizer(model: nn.Module, phase: Phase, weight_decay: float, steps_per_epoch: int, warmup_epochs: float,
@@ -195,8 +212,9 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
                                     state["step"])
             net = fit.dist.wrap(model)
             current_phase = pi
-        snapshot = ({k: v.detach().clone() for k, v in model.state_dict().items()}, copy.deepcopy(opt.state_dict()),
-                    state["step"])
+            good = _snapshot(model, opt, state["epoch"])  # the phase's lowest-loss state so far: its start
+        snapshot = _snapshot(model, opt, state["epoch"])
+        step0 = state["step"]
         torch.manual_seed(fit.seed * 1000 + epoch + 7919 * backoffs)  # augmentation and dropout of this epoch
         loader = fit.train_loader(epoch, _augment_now(fit, state))
         fit.reporter.epoch_start(epoch, total_epochs, phase.name, len(loader))
@@ -242,20 +260,23 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
                 fit.reporter.message(f"epoch {epoch + 1}: the loss diverged ({bad}) after {backoffs} restarts at lower "
                                      "learning rates; stopping with the best checkpoint so far")
                 if state["best_epoch"] == 0:  # no good epoch at all: keep the starting weights as the result
-                    model.load_state_dict(snapshot[0])
+                    model.load_state_dict(snapshot["model"])
                     if fit.dist.main:
                         fit.save_best(evaluate(model, fit.val_loader, device, fit.num_classes, criterion))
                 break
             backoffs += 1
             state["lr_scale"] *= BACKOFF
-            state["events"].append({**event, "recovered": True, "new_lr": phase.lr * state["lr_scale"]})
+            state["events"].append({**event, "recovered": True, "new_lr": phase.lr * state["lr_scale"],
+                                    "restored_epoch": good["epoch"]})
             shown = bad if isinstance(bad, str) else f"{bad:.3g}"
-            fit.reporter.message(f"epoch {epoch + 1}: the loss diverged ({shown})"
-                                 f" at lr {lr_now:.3g}; restarting the epoch at {phase.lr * state['lr_scale']:.3g}")
-            model.load_state_dict(snapshot[0])
-            state["step"] = snapshot[2]
+            since = (f" from the weights after epoch {good['epoch']}" if good["epoch"] != epoch
+                     else "")  # `good` is this epoch's start unless an earlier epoch had a lower loss
+            fit.reporter.message(f"epoch {epoch + 1}: the loss diverged ({shown}) at lr {lr_now:.3g}; "
+                                 f"restarting the epoch{since} at {phase.lr * state['lr_scale']:.3g}")
+            model.load_state_dict(good["model"])
+            state["step"] = step0  # the schedule stays where the epoch count is
             opt, sched = _optimizer(model, phase, fit.weight_decay, steps, fit.warmup_epochs,
-                                    phase.lr * state["lr_scale"], snapshot[1], state["step"])
+                                    phase.lr * state["lr_scale"], good["optimizer"], state["step"])
             net = fit.dist.wrap(model)
             continue
         train_s = time.perf_counter() - t0
@@ -275,10 +296,13 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
                 fit.save_best(val)
         else:
             state["since_best"] += 1
+        if prev is None or train_loss <= prev:
+            good = _snapshot(model, opt, epoch + 1)
         state["history"].append(metrics)
         state["epoch"] = epoch + 1
         _decide(fit, model, state, epoch + 1, total_epochs)
-        if pi == len(fit.phases) - 1 and state["since_best"] >= fit.patience and state["epoch"] < total_epochs:
+        if (pi == len(fit.phases) - 1 and state["since_best"] >= fit.patience and state["epoch"] < total_epochs
+                and state["best_top1"] > _guess_top1(val) + 1e-9):
             state["stopped_early"] = True
         if fit.dist.main:
             _write_metrics(fit.run_dir, state["history"])

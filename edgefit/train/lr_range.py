@@ -22,6 +22,9 @@ CONCLUSIVE_DROP = 0.10  # the smoothed loss must fall this far below where it st
 # When it does not (from scratch on harder data the loss barely moves in a few dozen steps), the rate that
 # trained both generated sets of bench/results/lr_sweep.json well (SGD, cosine, 15 epochs):
 FALLBACK = {"sgd": 0.05, "adamw": 1e-3}
+# ... unless the test's loss blew up (STOP_FACTOR) at a rate not far above it: then a tenth of that rate
+# (Smith's rule of thumb, an order of magnitude below divergence), kept within CLAMP.
+BLOWUP_MARGIN = 10.0
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,15 @@ def range_test(model: nn.Module, batches, optimizer: str, weight_decay: float, d
     drop = 1 - losses[i] / start
     if drop < CONCLUSIVE_DROP:
         fb = FALLBACK["sgd" if optimizer == "sgd" else "adamw"]
+        blew_up = losses[-1] > STOP_FACTOR * min(losses) or len(losses) < steps
+        why = f"the default peak rate {fb:g}"
+        if blew_up and lrs[-1] / BLOWUP_MARGIN < fb:
+            fb = max(lo, lrs[-1] / BLOWUP_MARGIN)
+            why = (f"the loss blew up at lr {lrs[-1]:.3g}, so the peak rate is a tenth of that"
+                   + (f", clamped to {lo:g}" if fb == lo else "") + f": {fb:.3g}")
         return RangeTest(fb, lrs[i], len(losses), lrs, losses,
                          f"learning-rate range test inconclusive (the smoothed loss fell only {drop:.1%} in "
-                         f"{len(losses)} steps, {START_LR:g} to {lrs[-1]:.3g}); the default peak rate {fb:g}")
+                         f"{len(losses)} steps, {START_LR:g} to {lrs[-1]:.3g}); {why}")
     chosen = min(hi, max(lo, lrs[i] / SAFETY))
     reason = (f"learning-rate range test ({len(losses)} steps, {START_LR:g} to {lrs[-1]:.3g}): lowest smoothed loss "
               f"{losses[i]:.3f} at lr {lrs[i]:.3g}; peak lr = that / {SAFETY:g}"
