@@ -77,14 +77,20 @@ def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", thr
         zoo.get_variant(name)  # an unknown name is bad input, with a suggestion
     pool = [v for v in zoo.variants() if v.name not in set(exclude)]
     random.Random(0).shuffle(pool)
-    t0, nets = time.perf_counter(), []
+    t0, nets, first = time.perf_counter(), [], 0.0
+    limit = budget_minutes * 60 * 0.9
     for v in pool:
-        per_net = (time.perf_counter() - t0) / max(len(nets), 1)
-        if nets and time.perf_counter() - t0 + 2 * per_net > budget_minutes * 60 * 0.9:
+        elapsed = time.perf_counter() - t0
+        # the first network also pays one-time costs (imports, the first export and session): the estimate of
+        # the next one's time leaves it out, and the minimum number of networks is sampled unless the whole
+        # budget is already spent (a slow first network on a busy host stopped the sampling after one)
+        per_net = (elapsed - first) / (len(nets) - 1) if len(nets) > 1 else first
+        if nets and (elapsed + 2 * per_net > limit if len(nets) >= MIN_NETWORKS else elapsed > limit):
             break
         blob, x = variant_graph(v, 1000, precision)
         kernels, ms = profile_network(blob, x, threads)
         nets.append({"name": v.name, "kernels": kernels, "measured_ms": ms})
+        first = first or time.perf_counter() - t0
         if progress:
             progress(len(nets), len(pool), v.name)
     if len(nets) < MIN_NETWORKS:
