@@ -1,14 +1,15 @@
 """Benchmark: how well does the candidate search rank candidates? Today's equal short runs vs ASHA on Ray Tune.
 
 Demo data (`edgefit demo-data`, 10 classes x PER_CLASS images at 96 px), the six candidates `edgefit build`
-would search for budgets/pi-zero-2w.yaml at <= 96 px from scratch (select's first six). Ground truth: each
-candidate trained the full FULL epochs (`edgefit train` defaults otherwise); its best validation top-1.
-Local search: FULL // 4 epochs each (the build's default short run). ASHA: grace 1, reduction factor 2,
-at most FULL epochs, on a local Ray instance (this machine's CPUs). Both rank by best validation top-1;
-reported: Spearman rank correlation with the ground truth, whether the true best was picked, and the total
-epochs each spent. Writes bench/results/search_quality.json.
+would search for BUDGET at <= 96 px from scratch (select's first six; budgets/raspberry-pi-4.yaml admits ten).
+Ground truth: each candidate trained the full FULL epochs (`edgefit train` defaults otherwise); its best
+validation top-1. ASHA: grace 1, reduction factor 2, at most FULL epochs, on a local Ray instance (this
+machine's CPUs). Local search at equal total epochs: ASHA's total split evenly into equal short runs (what
+`--executor local` does), and also the build's default short run (FULL // 4 epochs each) for reference.
+All rank by best validation top-1; reported: Spearman rank correlation with the ground truth, whether the
+true best was picked, and the total epochs each spent. Writes bench/results/search_quality.json.
 
-    .venv/bin/python bench/search_quality.py [--per-class 100] [--full 16]
+    .venv/bin/python bench/search_quality.py [--budget budgets/raspberry-pi-4.yaml] [--per-class 100] [--full 16]
 """
 from __future__ import annotations
 
@@ -37,12 +38,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--full", type=int, default=16)
+    ap.add_argument("--budget", default=str(ROOT / "budgets" / "raspberry-pi-4.yaml"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="search-quality-"))
     data = tmp / "demo"
     subprocess.run([str(Path(sys.executable).with_name("edgefit")), "demo-data", str(data), "--classes", "10",
                     "--per-class", str(args.per_class), "--size", "96"], check=True, capture_output=True)
-    budget = load_budget(ROOT / "budgets" / "pi-zero-2w.yaml").with_num_classes(10)
+    budget = load_budget(Path(args.budget)).with_num_classes(10)
     sel = stage_select(budget.model_copy(update={"min_accuracy": 0.0}), "accuracy", 96, "none")
     names = [c["name"] for c in sel.feasible[:6]]
     split = scan(data, seed=0, val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION)
@@ -58,17 +60,21 @@ def main() -> None:
 
     full = BuildOptions(data=str(data), weights="none", epochs=args.full, search_epochs=args.full)
     truth = timed("full_training", lambda: run_local(names, split, full, "int8", tmp / "full", True, say))
-    short = BuildOptions(data=str(data), weights="none", epochs=args.full)
-    local = timed("local_short_runs", lambda: run_local(names, split, short, "int8", tmp / "local", True, say))
     so = SearchOptions(executor="ray", grace_period=1, reduction_factor=2, max_epochs=args.full)
+    short = BuildOptions(data=str(data), weights="none", epochs=args.full)
     asha = timed("ray_asha", lambda: run_ray(names, split, short, so, "int8", tmp / "ray", say))
+    each = max(1, round(sum(t["epochs"] for t in asha) / len(names)))  # ASHA's total, split evenly
+    equal = BuildOptions(data=str(data), weights="none", epochs=args.full, search_epochs=each)
+    local = timed("local_equal_total", lambda: run_local(names, split, equal, "int8", tmp / "local", True, say))
+    default = local if equal.short_epochs == short.short_epochs else timed(  # the same runs: not trained twice
+        "local_default_short_runs", lambda: run_local(names, split, short, "int8", tmp / "default", True, say))
 
     true_acc = [t["val_top1"] for t in truth]
     best = names[max(range(len(names)), key=lambda i: true_acc[i])]
     result = {"data": f"demo-data 10 classes x {args.per_class} at 96 px", "candidates": names,
               "full_epochs": args.full, "ground_truth_val_top1": dict(zip(names, true_acc, strict=True)),
               "true_best": best}
-    for label, trials in (("local_short_runs", local), ("ray_asha", asha)):
+    for label, trials in (("local_equal_total", local), ("ray_asha", asha), ("local_default_short_runs", default)):
         acc = [t["val_top1"] for t in trials]
         rho = spearmanr(acc, true_acc).statistic
         picked = names[max(range(len(names)), key=lambda i: acc[i])]
