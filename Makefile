@@ -22,9 +22,11 @@ DEMO_BUILD_ARGS := budgets/pi-zero-2w.yaml --data $(DEMO_DATA) --weights none --
 
 # Demo images (offline, generated) -> `edgefit build` for a small CPU -> the report. Rerunning it
 # continues or skips the finished stages of runs/demo-build.
+# Exit 1 from the build is a verdict (a budget line failed; the report says which), not a broken demo.
 demo: install
 	@test -d $(DEMO_DATA) || $(BIN)/edgefit demo-data $(DEMO_DATA) --classes 10 --per-class 200 --size 96
-	$(BIN)/edgefit build $(DEMO_BUILD_ARGS)
+	@$(BIN)/edgefit build $(DEMO_BUILD_ARGS) || { rc=$$?; [ $$rc -eq 1 ] || exit $$rc; \
+	  echo "make demo: the build ran, but a budget line failed (exit 1): see runs/demo-build/report.md"; }
 
 test: install
 	$(BIN)/python -m pytest -q
