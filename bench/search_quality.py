@@ -3,11 +3,12 @@
 Demo data (`edgefit demo-data`, 10 classes x PER_CLASS images at 96 px), the six candidates `edgefit build`
 would search for BUDGET at <= 96 px from scratch (select's first six; budgets/raspberry-pi-4.yaml admits ten).
 Ground truth: each candidate trained the full FULL epochs (`edgefit train` defaults otherwise); its best
-validation top-1. ASHA: grace 1, reduction factor 2, at most FULL epochs, on a local Ray instance (this
-machine's CPUs). Local search at equal total epochs: ASHA's total split evenly into equal short runs (what
-`--executor local` does), and also the build's default short run (FULL // 4 epochs each) for reference.
-All rank by best validation top-1; reported: Spearman rank correlation with the ground truth, whether the
-true best was picked, and the total epochs each spent. Writes bench/results/search_quality.json.
+validation top-1. ASHA: grace --grace (default: the build's), reduction factor 2, at most FULL epochs, on a
+local Ray instance (this machine's CPUs). Local search at equal total epochs: ASHA's total split evenly into
+equal short runs (what `--executor local` does), and the build's default short run (FULL // 4 epochs each) for
+reference. All rank by best validation top-1; reported: Spearman rank correlation with the ground truth,
+whether the true best was picked, and the total epochs each spent. Writes
+bench/results/search_quality_grace<G>.json.
 
     .venv/bin/python bench/search_quality.py [--budget budgets/raspberry-pi-4.yaml] [--per-class 100] [--full 16]
 """
@@ -39,6 +40,9 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--full", type=int, default=16)
     ap.add_argument("--budget", default=str(ROOT / "budgets" / "raspberry-pi-4.yaml"))
+    ap.add_argument("--grace", type=int, default=SearchOptions().grace_period, help="ASHA grace period (epochs)")
+    ap.add_argument("--truth", help="a previous result JSON: reuse its ground truth (same candidates, --full, "
+                                    "--per-class) instead of training every candidate in full again")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="search-quality-"))
     data = tmp / "demo"
@@ -59,8 +63,15 @@ def main() -> None:
         return out
 
     full = BuildOptions(data=str(data), weights="none", epochs=args.full, search_epochs=args.full)
-    truth = timed("full_training", lambda: run_local(names, split, full, "int8", tmp / "full", True, say))
-    so = SearchOptions(executor="ray", grace_period=1, reduction_factor=2, max_epochs=args.full)
+    if args.truth:
+        old = json.loads(Path(args.truth).read_text())
+        if (old["candidates"], old["full_epochs"], old["data"]) != (names, args.full, f"demo-data 10 classes x "
+                                                                    f"{args.per_class} at 96 px"):
+            sys.exit(f"{args.truth}: another benchmark setting; its ground truth does not apply")
+        truth = [{"val_top1": old["ground_truth_val_top1"][n]} for n in names]
+    else:
+        truth = timed("full_training", lambda: run_local(names, split, full, "int8", tmp / "full", True, say))
+    so = SearchOptions(executor="ray", grace_period=args.grace, reduction_factor=2, max_epochs=args.full)
     short = BuildOptions(data=str(data), weights="none", epochs=args.full)
     asha = timed("ray_asha", lambda: run_ray(names, split, short, so, "int8", tmp / "ray", say))
     each = max(1, round(sum(t["epochs"] for t in asha) / len(names)))  # ASHA's total, split evenly
@@ -84,7 +95,9 @@ def main() -> None:
                          "total_epochs": sum(t["epochs"] for t in trials), "seconds": rows[label]["seconds"],
                          "trials": [{k: t[k] for k in ("variant", "epochs", "val_top1", "stopped_because")}
                                     for t in trials]}
-    save("search_quality", result)
+    result["asha"] = {"grace_period": args.grace, "reduction_factor": 2, "max_epochs": args.full}
+    result["ground_truth_from"] = args.truth or "trained here"
+    save(f"search_quality_grace{args.grace}", result)
 
 
 if __name__ == "__main__":
