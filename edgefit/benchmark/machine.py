@@ -6,6 +6,15 @@ import platform
 from importlib import metadata
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, e.g. under taskset or a container's cpuset), else the
+    machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:

@@ -77,11 +77,9 @@ def _decode(path: Path, pp: Preprocess) -> torch.Tensor:
 def data_workers(world_size: int = 1) -> int:
     """Loader worker processes for this machine: the CPUs this process may use, shared by the ranks on it,
     less one for the training process itself; at least 1, at most 8."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(8, cpus // max(1, world_size) - 1))
+    from ..benchmark.machine import usable_cpus
+
+    return max(1, min(8, usable_cpus() // max(1, world_size) - 1))
 
 
 class ImageSet(Dataset):

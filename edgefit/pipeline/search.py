@@ -117,6 +117,7 @@ def run_ray(names: list[str], split, opts, so: SearchOptions, precision: str, ro
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
+    from ..benchmark.machine import usable_cpus
     from .steps import train_config
 
     max_t = so.max_epochs or opts.epochs
@@ -125,7 +126,7 @@ def run_ray(names: list[str], split, opts, so: SearchOptions, precision: str, ro
         if so.address:
             ray.init(address=so.address, log_to_driver=False)
         else:
-            ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False,
+            ray.init(num_cpus=usable_cpus(), include_dashboard=False, log_to_driver=False,
                      object_store_memory=200 * 1024 ** 2)
     try:
         say(f"[search] {len(names)} candidates on Ray Tune ({'cluster ' + so.address if so.address else 'local'}"

@@ -213,7 +213,6 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
             net = fit.dist.wrap(model)
             current_phase = pi
             good = _snapshot(model, opt, state["epoch"])  # the phase's lowest-loss state so far: its start
-        snapshot = _snapshot(model, opt, state["epoch"])
         step0 = state["step"]
         torch.manual_seed(fit.seed * 1000 + epoch + 7919 * backoffs)  # augmentation and dropout of this epoch
         loader = fit.train_loader(epoch, _augment_now(fit, state))
@@ -259,8 +258,8 @@ def run(fit: Fit, resume_state: dict | None = None) -> dict:
                 state["stopped"] = "diverged"
                 fit.reporter.message(f"epoch {epoch + 1}: the loss diverged ({bad}) after {backoffs} restarts at lower "
                                      "learning rates; stopping with the best checkpoint so far")
-                if state["best_epoch"] == 0:  # no good epoch at all: keep the starting weights as the result
-                    model.load_state_dict(snapshot["model"])
+                if state["best_epoch"] == 0:  # no epoch finished: keep the starting weights (`good` is still
+                    model.load_state_dict(good["model"])  # the phase's start) as the result
                     if fit.dist.main:
                         fit.save_best(evaluate(model, fit.val_loader, device, fit.num_classes, criterion))
                 break

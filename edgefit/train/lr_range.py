@@ -95,7 +95,7 @@ def range_test(model: nn.Module, batches, optimizer: str, weight_decay: float, d
     drop = 1 - losses[i] / start
     if drop < CONCLUSIVE_DROP:
         fb = FALLBACK["sgd" if optimizer == "sgd" else "adamw"]
-        blew_up = losses[-1] > STOP_FACTOR * min(losses) or len(losses) < steps
+        blew_up = len(losses) < steps or losses[-1] > STOP_FACTOR * losses[i]  # stopped early, or at the end
         why = f"the default peak rate {fb:g}"
         if blew_up and lrs[-1] / BLOWUP_MARGIN < fb:
             fb = max(lo, lrs[-1] / BLOWUP_MARGIN)
