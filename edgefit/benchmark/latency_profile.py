@@ -220,6 +220,26 @@ def zoo_graphs(variants, num_classes: int, precision: str, prof: Profile, progre
     return {v.name: Graph(prof.runtime, prof.precision, cached[v.name]) for v in variants}
 
 
+def model_graph(model, resolution: int, budget):
+    """The costs.Graph of a torch network (e.g. a pruned one, which no cache holds) deployed at the budget's
+    precision, for its latency profile: None without a profile. One export and one profiled run (~1-3 s)."""
+    import numpy as np
+
+    from ..costs import Graph
+    from ..precision import Precision
+    from .kernels import kernels_of
+
+    if not budget.latency_profile:
+        return None
+    prof = load_profile(budget.latency_profile)
+    precision = Precision.parse(budget.precision).value
+    if not prof.covers(prof.runtime, precision):
+        return Graph(prof.runtime, precision, None)
+    x = np.random.default_rng(0).standard_normal((1, 3, resolution, resolution)).astype(np.float32)
+    blob = network_onnx(model.eval(), resolution, precision)
+    return Graph(prof.runtime, precision, kernels_of(blob, x, prof.threads))
+
+
 def graph_for(path: Path, runtime: str, precision: str | None, budget):
     """The costs.Graph of an artifact for the budget's latency profile: None without a profile; a Graph with
     no kernels (the figure says why the profile did not apply) for another runtime."""

@@ -14,6 +14,10 @@ from ..train.config import TrainConfig
 @click.option("--out", default="runs/build", show_default=True, help="Build directory (rerun to continue it).")
 @click.option("--search", type=click.IntRange(min=0), default=0, show_default=True,
               help="Fine-tune the K best candidates briefly and keep the most accurate on your data.")
+@click.option("--search-pruned", type=click.IntRange(min=0), default=None,
+              help="Of the K, places for larger variants pruned to fit the budget (trained with that share of "
+                   "channels removed), competing with those that fit as they are [half of K, and every place "
+                   "the fitting variants leave free; 0: none].")
 @click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True,
               help="Training epochs of the winner.")
 @click.option("--search-epochs", type=click.IntRange(min=1), default=None,
@@ -42,8 +46,8 @@ from ..train.config import TrainConfig
               help="Quantization-aware training: auto when post-training int8 loses parity or accuracy.")
 @click.option("--host-is-target", is_flag=True, help="Gate on the FPS measured on this host too.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the markdown report.")
-def build_cmd(budget_file, data, out, search, epochs, search_epochs, executor, address, asha_grace, asha_reduction,
-              nproc, weights, formats, batch_size, seed, max_resolution, qat, host_is_target, as_json):
+def build_cmd(budget_file, data, out, search, search_pruned, epochs, search_epochs, executor, address, asha_grace,
+              asha_reduction, nproc, weights, formats, batch_size, seed, max_resolution, qat, host_is_target, as_json):
     """Select, train, (compress,) export, verify and bench a model for BUDGET on the images in --data.
 
     Writes report.md, report.json and report.png to --out; every budget line is measured on the
@@ -60,8 +64,8 @@ def build_cmd(budget_file, data, out, search, epochs, search_epochs, executor, a
     from ..pipeline.report import markdown
     from ..pipeline.search import SearchOptions
 
-    opts = BuildOptions(data=data, out=out, search=search, epochs=epochs, search_epochs=search_epochs,
-                        weights=weights, formats=formats, batch_size=batch_size, seed=seed,
+    opts = BuildOptions(data=data, out=out, search=search, search_pruned=search_pruned, epochs=epochs,
+                        search_epochs=search_epochs, weights=weights, formats=formats, batch_size=batch_size, seed=seed,
                         max_resolution=max_resolution, host_is_target=host_is_target, qat=qat, nproc=nproc,
                         search_options=SearchOptions(executor=executor, address=address, grace_period=asha_grace,
                                                      reduction_factor=asha_reduction,

@@ -35,12 +35,15 @@ from ..train.config import STRATEGIES
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--data-cache", default=None, type=click.Path(file_okay=False),
               help="Keep resized images in this folder for later runs (decoding large folders once).")
+@click.option("--prune", type=click.FloatRange(0, 0.9), default=0.0, show_default=True,
+              help="Remove this share of every layer's channels (lowest weight magnitude first) from the starting "
+                   "network before training: a larger variant made to fit (the build's joint search uses it).")
 @click.option("--out", default=None, help="Run directory [runs/<variant>.<strategy>.<hparams>].")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out exactly.")
 @click.option("--sanity", is_flag=True, help="Only check that the model can overfit one small batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
 def train_cmd(variant, data, weights, strategy, epochs, batch_size, lr, optimizer, patience, seed, val_fraction,
-              test_fraction, flip, no_flip, jitter, device, data_cache, out, resume, sanity, as_json):
+              test_fraction, flip, no_flip, jitter, device, data_cache, prune, out, resume, sanity, as_json):
     """Fine-tune VARIANT on the images in DATA and write a run directory.
 
     The run directory holds config.yaml, split.json, metrics.jsonl, best.pt, last.pt, curves.png and
@@ -70,7 +73,7 @@ def train_cmd(variant, data, weights, strategy, epochs, batch_size, lr, optimize
                       batch_size=batch_size, lr=lr, optimizer=optimizer, patience=patience, seed=seed,
                       val_fraction=val_fraction, test_fraction=test_fraction, flip="off" if no_flip else flip,
                       jitter=None if jitter == "auto" else jitter, device=device, out=out,
-                      data_cache=data_cache)
+                      data_cache=data_cache, prune=prune)
     if sanity:
         verdict = run_sanity(cfg)
         click.echo(json.dumps(verdict, indent=2) if as_json else verdict["verdict"] +

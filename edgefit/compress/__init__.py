@@ -76,11 +76,16 @@ def _pruner(model, resolution: int, ratio: float, steps: int, round_to: int):
                                 iterative_steps=steps)
 
 
-def pruned_copy(model, resolution: int, ratio: float, round_to: int):
-    m = copy.deepcopy(model).eval()
+def prune_in_place(model, resolution: int, ratio: float, round_to: int = 8):
+    """Remove `ratio` of the channels of every prunable layer in one step, the lowest-magnitude groups first.
+    How many channels go depends on the ratio and the architecture only, not on the weights."""
     if ratio > 0:
-        _pruner(m, resolution, ratio, 1, round_to).step()
-    return m
+        _pruner(model, resolution, ratio, 1, round_to).step()
+    return model
+
+
+def pruned_copy(model, resolution: int, ratio: float, round_to: int):
+    return prune_in_place(copy.deepcopy(model).eval(), resolution, ratio, round_to)
 
 
 def stats_of(model, resolution: int) -> dict:
@@ -104,24 +109,28 @@ def ratio_for_macs(model, resolution: int, target_macs: float, round_to: int) ->
     return hi
 
 
-def ratio_for_budget(model, resolution: int, budget, round_to: int, grid: float = 0.05) -> tuple[float, list]:
-    """The first channel ratio (in steps of `grid`) whose predicted cost passes the budget's MAC/FPS,
-    storage and RAM lines; accuracy is checked after the fine-tune, on real data."""
+def ratio_for_budget(model, resolution: int, budget, round_to: int, grid: float = 0.05, start: float = 0.0,
+                     most: float = MAX_CHANNEL_RATIO) -> tuple[float, list]:
+    """The first channel ratio (in steps of `grid` from `start` up to `most`) whose predicted cost passes the
+    budget's MAC/FPS, storage and RAM lines; accuracy is checked after the fine-tune, on real data."""
+    from ..benchmark.latency_profile import model_graph
     from ..costs import cost
     from ..verdict import judge
 
     tried = []
-    r = 0.0
-    while r <= MAX_CHANNEL_RATIO + 1e-9:
-        s = stats_of(pruned_copy(model, resolution, r, round_to), resolution)
-        c = cost(s, budget)
+    r = start
+    while r <= most + 1e-9:
+        m = pruned_copy(model, resolution, r, round_to)
+        s = stats_of(m, resolution)
+        c = cost(s, budget, graph=model_graph(m, resolution, budget))  # with its latency profile, as select does
         fails = [x["constraint"] for x in judge(budget, c.figures(), with_accuracy=False, with_host=False).reasons()]
         tried.append({"channel_ratio": round(r, 3), "macs": s["macs"], "fps": round(c.fps, 2),
+                      "latency_method": c.latency_method,
                       "size_kb": round(c.size_kb, 1), "peak_ram_kb": round(c.peak_ram_kb, 1), "fails": fails})
         if not fails:
             return r, tried
         r = round(r + grid, 6)
-    raise NothingFits(f"no pruning ratio up to {MAX_CHANNEL_RATIO:.0%} of channels meets {budget.name}'s "
+    raise NothingFits(f"no pruning ratio up to {most:.0%} of channels meets {budget.name}'s "
                       f"{', '.join(tried[-1]['fails'])}; choose a smaller variant")
 
 

@@ -35,6 +35,7 @@ class BuildOptions:
     data: str
     out: str = "runs/build"
     search: int = 0  # candidates to try on the user's data (0: the best-ranked is trained directly)
+    search_pruned: int | None = None  # places of those for larger variants pruned to fit; None: half (joint.py)
     epochs: int = TrainConfig.epochs
     search_epochs: int | None = None  # default: a quarter of --epochs, at least 2
     weights: str | None = None  # imagenet | none | PATH; default: the variant's pretrained weights
@@ -52,6 +53,8 @@ class BuildOptions:
     def validate(self) -> None:
         if self.search < 0 or self.epochs < 1 or (self.search_epochs is not None and self.search_epochs < 1):
             raise BadInput("--search must be 0 or more and --epochs/--search-epochs 1 or more")
+        if self.search_pruned is not None and not 0 <= self.search_pruned <= self.search:
+            raise BadInput(f"--search-pruned must be between 0 and --search ({self.search}), got {self.search_pruned}")
         if self.max_resolution is not None and self.max_resolution < 32:
             raise BadInput(f"--max-resolution must be 32 or more, got {self.max_resolution}")
         if self.nproc < 1 or self.batch_size % self.nproc:
@@ -121,32 +124,38 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
     stages = Stages(out, say)
     base = {"split": split.digest(), "seed": opts.seed, "edgefit": __version__}
 
+    joint = {"search": opts.search, "search_pruned": opts.search_pruned} if opts.search else {}
     sel = stages.run("select", {"budget": budget.model_dump(), "objective": opts.objective, **base,
-                                "max_resolution": opts.max_resolution, "weights": opts.weights, "zoo": cache_key(n)},
-                     lambda resume: st.stage_select(cost_budget, opts.objective, opts.max_resolution, opts.weights),
+                                "max_resolution": opts.max_resolution, "weights": opts.weights, "zoo": cache_key(n),
+                                **joint},
+                     lambda resume: st.stage_select(cost_budget, opts.objective, opts.max_resolution, opts.weights,
+                                                    opts.search, opts.search_pruned, say),
                      rec.Selected)
-    winner = sel.chosen
-    if opts.search and len(sel.feasible) > 1:
-        names = [c["name"] for c in sel.feasible[:opts.search]]
+    winner, prune = sel.chosen, 0.0
+    pool = sel.search_pool(opts.search)
+    if len(pool) > 1:
+        names = [c["name"] for c in pool]
         searched = stages.run("search", {"candidates": names, "epochs": opts.short_epochs, "weights": opts.weights,
                                          "batch_size": opts.batch_size, **base,
                                          **({"ray": opts.search_options.to_dict(), "epochs_max": opts.epochs}
                                             if opts.search_options.executor == "ray" else {})},
-                              lambda resume: st.stage_search(names, sel, split, opts, budget.precision,
-                                                             out / "search", quiet, say),
+                              lambda resume: st.stage_search(pool, split, opts, budget.precision, out / "search",
+                                                             quiet, say),
                               rec.Searched, workdir=out / "search", resumable=True)
-        winner = searched.winner
+        best = sel.candidate(searched.winner)
+        winner, prune = best.get("variant", best["name"]), best.get("prune_ratio", 0.0)
     else:
         searched = None
     train_out = stages.run("train", {"variant": winner, "epochs": opts.epochs, "weights": opts.weights,
                                      "batch_size": opts.batch_size, **base, **({"nproc": opts.nproc} if opts.nproc > 1
-                                                                               else {})},
+                                                                               else {}),
+                                     **({"prune": prune} if prune else {})},
                            lambda resume: st.stage_train(winner, split, opts, out / "train", resume, quiet,
-                                                         opts.epochs, opts.interrupt_after),
+                                                         opts.epochs, opts.interrupt_after, prune),
                            rec.Trained, workdir=out / "train", resumable=True)
     final_run = Path(train_out.run_dir)
     compressed = None
-    if sel.needs_compress:
+    if sel.needs_compress and not prune:  # a pruned search winner fits already
         compressed = stages.run("compress", {"from": train_out.best_sha256, "budget": budget.model_dump()},
                                 lambda resume: st.stage_compress(final_run, out / "compress", cost_budget, opts, quiet),
                                 rec.Compressed, workdir=out / "compress")

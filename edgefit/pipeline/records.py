@@ -50,10 +50,15 @@ class Selected(Record):
     chosen: str
     predicted: dict
     nearest_miss: dict | None = None
+    pruned: list[dict] = field(default_factory=list)  # larger variants pruned to fit, for the search (joint.py)
 
     def candidate(self, name: str) -> dict:
         """select's predictions for `name` (a search may have trained another than the first)."""
-        return next((c for c in self.feasible if c["name"] == name), self.predicted)
+        return next((c for c in self.feasible + self.pruned if c["name"] == name), self.predicted)
+
+    def search_pool(self, k: int) -> list[dict]:
+        """The `k` candidates a search tries: the best-ranked variants that fit, the pruned ones after them."""
+        return self.feasible[:max(0, k - len(self.pruned))] + self.pruned[:k]
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,14 @@ class Trained(Record):
     diagnostics: list[dict] = field(default_factory=list)
     data_checks: list[dict] = field(default_factory=list)
     decisions: dict = field(default_factory=dict)
+    prune_ratio: float = 0.0  # channels removed from the starting network (a pruned search candidate)
+
+    @property
+    def name(self) -> str:
+        """The candidate trained, as select and the search name it."""
+        from .joint import candidate_name
+
+        return candidate_name(self.variant, self.prune_ratio)
 
 
 @dataclass(frozen=True)

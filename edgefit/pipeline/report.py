@@ -60,7 +60,7 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
     from ..verdict import Figure, Figures, judge, parity_line
 
     train_out, exported, evaluated, benched = o.train, o.exported, o.evaluated, o.benched
-    pred = o.sel.candidate(train_out.variant)  # a search may have trained another than select's first
+    pred = o.sel.candidate(train_out.name)  # a search may have trained another than select's first
     final = exported.final
     final_path = art_dir / final
     from ..benchmark.latency_profile import graph_for
@@ -70,7 +70,7 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
                                                             None, budget))
     size_kb = final_path.stat().st_size / 1024
     acc = evaluated.artifact_top1[final]
-    searched_top1 = o.searched.val_top1(train_out.variant) if o.searched else None
+    searched_top1 = o.searched.val_top1(train_out.name) if o.searched else None
     predicted = Figures(
         storage_kb=Figure(pred["size_kb"], "cost model at select time"),
         ram_kb=Figure(pred["peak_ram_kb"], "cost model at select time"),
@@ -100,13 +100,14 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
         "failing": failing, "next_moves": {c: NEXT_MOVES[c] for c in failing},
         "budget": {"file": str(budget_path), **budget.model_dump()},
         "data": {"root": opts.data, "num_classes": budget.num_classes},
-        "model": {"variant": train_out.variant, "val_top1_float": train_out.val_top1,
+        "model": {"variant": train_out.variant, "prune_ratio": train_out.prune_ratio,
+                  "val_top1_float": train_out.val_top1,
                   "test_top1_float": evaluated.float_top1, "epochs_run": train_out.epochs_run,
                   "macs": measured.macs, "params": measured.params, "compressed": as_json(o.compressed)},
-        "candidates": _candidates(o.sel, o.searched, train_out.variant),
+        "candidates": _candidates(o.sel, o.searched, train_out.name, o.compressed is not None),
         "search": None if o.searched is None else {
             "executor": o.searched.executor,
-            "trials": [{k: t.get(k) for k in ("variant", "prune_ratio", "precision", "epochs", "val_top1",
+            "trials": [{k: t.get(k) for k in ("name", "variant", "prune_ratio", "precision", "epochs", "val_top1",
                                               "stopped_because", "curve")} for t in o.searched.tried]},
         "parity": parity.to_dict(),
         "quantization_aware_training": as_json(o.qat),
@@ -132,7 +133,7 @@ def _ram(benched: Benched, estimate_kb: float):
     return Figure(estimate_kb, "estimate: peak activation memory of the final network (tensor liveness)")
 
 
-def _candidates(sel: Selected, searched: Searched | None, winner: str) -> dict:
+def _candidates(sel: Selected, searched: Searched | None, winner: str, compressed: bool) -> dict:
     reasons: dict[str, int] = {}
     for r in sel.rejected:
         for x in r["reasons"]:
@@ -145,8 +146,10 @@ def _candidates(sel: Selected, searched: Searched | None, winner: str) -> dict:
     return {"feasible": len(sel.feasible), "rejected": len(sel.rejected), "rejected_by": reasons,
             "ranked_by_prior": [{k: c[k] for k in ("name", "accuracy_prior", "fps", "size_kb", "peak_ram_kb")}
                                 for c in sel.feasible[:5]],
+            "pruned_offered": [{k: c[k] for k in ("name", "variant", "prune_ratio", "accuracy_prior", "fps", "size_kb",
+                                                  "peak_ram_kb")} for c in sel.pruned],
             "tried": tried, "chosen": winner,
-            "pruned_because": sel.nearest_miss}
+            "pruned_because": sel.nearest_miss if compressed else None}
 
 
 def _fmt(v, constraint: str) -> str:
@@ -160,7 +163,9 @@ def markdown(rep: dict) -> str:
     verdict = "PASS: every budget line is met" if rep["passed"] else f"FAIL: {', '.join(rep['failing'])} not met"
     m = rep["model"]
     out = [f"# edgefit build: {b['name']} - {verdict}", "",
-           f"Model: `{m['variant']}` ({m['macs'] / 1e6:.1f} M MACs, {m['params'] / 1e6:.2f} M params), "
+           f"Model: `{m['variant']}`"
+           + (f" with {m['prune_ratio']:.0%} of its channels pruned before training" if m.get("prune_ratio") else "")
+           + f" ({m['macs'] / 1e6:.1f} M MACs, {m['params'] / 1e6:.2f} M params), "
            f"{rep['data']['num_classes']} classes from `{rep['data']['root']}`; final artifact "
            f"`{rep['artifacts']['final']}`.", "",
            "| line | limit | predicted | measured | pass | margin | how measured |",
@@ -180,6 +185,11 @@ def markdown(rep: dict) -> str:
     out += ["", "## Candidates",
             f"{c['feasible']} zoo variants meet the cost lines, {c['rejected']} do not ("
             + ", ".join(f"{k}: {v}" for k, v in sorted(c["rejected_by"].items())) + ")."]
+    if c.get("pruned_offered"):
+        out.append("Larger variants pruned to fit, offered to the search: "
+                   + ", ".join(f"`{p['variant']}` minus {p['prune_ratio']:.0%} of its channels"
+                               for p in c["pruned_offered"])
+                   + " (their ImageNet prior is the unpruned variant's).")
     if c["pruned_because"]:
         out.append(f"None fits, so the nearest miss `{c['pruned_because']['name']}` was pruned "
                    f"({c['pruned_because']['relaxation']} would admit it unpruned).")

@@ -9,8 +9,10 @@ user's data best.
   CPUs) and stops it; with one, the trials run on that cluster (which must see the data folder and the
   build directory at the same paths). Ray is optional: `pip install 'edgefit[ray]'`.
 
-Both return the same trials: variant, prune ratio, precision, epochs, the validation curve, the best
-validation top-1 and why the trial stopped.
+A candidate is one of select's dicts: a variant that fits as it is, or a larger one pruned to fit
+(`variant`, `prune_ratio`; joint.py), trained with `edgefit train --prune`. Both executors return the same
+trials: name, variant, prune ratio, precision, epochs, the validation curve, the best validation top-1 and
+why the trial stopped.
 """
 from __future__ import annotations
 
@@ -58,13 +60,18 @@ def import_ray():
     return ray
 
 
-def trial(variant: str, precision: str, curve: list[float], stopped_because: str, run_dir: str) -> dict:
-    return {"variant": variant, "prune_ratio": 0.0, "precision": precision, "epochs": len(curve),
+def _variant(c: dict) -> tuple[str, float]:
+    return c.get("variant", c["name"]), c.get("prune_ratio", 0.0)
+
+
+def trial(c: dict, precision: str, curve: list[float], stopped_because: str, run_dir: str) -> dict:
+    variant, prune = _variant(c)
+    return {"name": c["name"], "variant": variant, "prune_ratio": prune, "precision": precision, "epochs": len(curve),
             "val_top1": max(curve) if curve else 0.0, "curve": [round(v, 4) for v in curve],
             "stopped_because": stopped_because, "run_dir": run_dir}
 
 
-def run_local(names: list[str], split, opts, precision: str, root: Path, quiet: bool, say) -> list[dict]:
+def run_local(pool: list[dict], split, opts, precision: str, root: Path, quiet: bool, say) -> list[dict]:
     """One short run per candidate, in turn; a candidate finished in an interrupted search is not redone."""
     import copy
     import json
@@ -74,17 +81,19 @@ def run_local(names: list[str], split, opts, precision: str, root: Path, quiet: 
 
     epochs = opts.short_epochs
     out = []
-    for name in names:
-        run_dir = root / name
+    for c in pool:
+        run_dir = root / c["name"]
         done = run_dir / "summary.json"
         if not done.is_file():
-            say(f"[search] {name}: {epochs} epochs")
-            train(train_config(name, split, opts, fresh(run_dir), epochs), quiet=quiet, split=copy.deepcopy(split))
+            say(f"[search] {c['name']}: {epochs} epochs")
+            variant, prune = _variant(c)
+            train(train_config(variant, split, opts, fresh(run_dir), epochs, prune), quiet=quiet,
+                  split=copy.deepcopy(split))
         s = json.loads(done.read_text())
         curve = [json.loads(line)["val_top1"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         why = "early stop: no better validation top-1 for the patience" if s["stopped_early"] else \
             f"ran its {epochs} epochs (sequential search, equal short runs)"
-        out.append(trial(name, precision, curve, why, str(run_dir)))
+        out.append(trial(c, precision, curve, why, str(run_dir)))
     return out
 
 
@@ -108,7 +117,7 @@ def _ray_trial(config: dict) -> None:
     train(cfg, quiet=True, split=Split.from_dict(config["split"]), on_epoch=report)
 
 
-def run_ray(names: list[str], split, opts, so: SearchOptions, precision: str, root: Path, say) -> list[dict]:
+def run_ray(pool: list[dict], split, opts, so: SearchOptions, precision: str, root: Path, say) -> list[dict]:
     """The candidates as Ray Tune trials under ASHA; returns every trial, best first not implied."""
     import shutil
 
@@ -120,6 +129,7 @@ def run_ray(names: list[str], split, opts, so: SearchOptions, precision: str, ro
     from ..benchmark.machine import usable_cpus
     from .steps import train_config
 
+    names = [c["name"] for c in pool]
     max_t = so.max_epochs or opts.epochs
     started = not ray.is_initialized()
     if started:
@@ -135,9 +145,11 @@ def run_ray(names: list[str], split, opts, so: SearchOptions, precision: str, ro
         storage = (root / "ray").resolve()
         shutil.rmtree(storage, ignore_errors=True)  # a search interrupted earlier starts again
         space = {"variant": tune.grid_search(names)}
-        configs = {n: {"threads": so.cpus_per_trial, "split": split.to_dict(),
-                       "train": train_config(n, split, opts, (root / n).resolve(), max_t).to_dict()}
-                   for n in names}
+        configs = {}
+        for c in pool:
+            variant, prune = _variant(c)
+            configs[c["name"]] = {"threads": so.cpus_per_trial, "split": split.to_dict(), "train": train_config(
+                variant, split, opts, (root / c["name"]).resolve(), max_t, prune).to_dict()}
 
         def trainable(config: dict) -> None:
             _ray_trial(configs[config["variant"]])
@@ -164,8 +176,8 @@ def run_ray(names: list[str], split, opts, so: SearchOptions, precision: str, ro
             else:
                 why = (f"stopped by ASHA after {len(curve)} epoch(s): not in the best 1/{so.reduction_factor} of the "
                        "trials at that rung")
-            out.append(trial(name, precision, curve, why, str((root / name).resolve())))
-        return sorted(out, key=lambda t: names.index(t["variant"]))
+            out.append(trial(pool[names.index(name)], precision, curve, why, str((root / name).resolve())))
+        return sorted(out, key=lambda t: names.index(t["name"]))
     finally:
         if started:
             ray.shutdown()

@@ -42,11 +42,22 @@ def stage_qat(run_dir: Path, out: Path, opts, quiet: bool) -> QatTrained:
 UNPRUNABLE = ("max_resolution", "weights")  # rejections that pruning cannot fix
 
 
-def stage_select(cost_budget, objective: str, max_resolution: int | None, weights: str | None) -> Selected:
+def pruned_places(search: int, search_pruned: int | None, fitting: int) -> int:
+    """How many of a search's `search` places pruned candidates may take: `--search-pruned` (default half),
+    and every place the variants that fit as they are cannot fill."""
+    if search < 2:
+        return 0
+    return min(search, max(search // 2 if search_pruned is None else search_pruned, search - fitting))
+
+
+def stage_select(cost_budget, objective: str, max_resolution: int | None, weights: str | None, search: int = 0,
+                 search_pruned: int | None = None, say=None) -> Selected:
     """Rank the zoo on the cost lines only (`cost_budget` has min_accuracy 0): in a build, min_accuracy is
     the task's accuracy, measured later on the user's images; the ImageNet prior only orders the candidates.
-    `--max-resolution` and `--weights imagenet` (only variants with pretrained weights) narrow the zoo first."""
+    `--max-resolution` and `--weights imagenet` (only variants with pretrained weights) narrow the zoo first.
+    For a search, larger variants pruned to fit are offered too (joint.py)."""
     from ..select import nearest_miss, select
+    from .joint import pruned_candidates
 
     sel = select(cost_budget, objective)
     for c in sel.candidates:
@@ -66,28 +77,32 @@ def stage_select(cost_budget, objective: str, max_resolution: int | None, weight
         prunable = [c for c in sel.rejected if all(r["constraint"] not in UNPRUNABLE for r in c.reasons)]
         miss = nearest_miss(prunable, objective)
         chosen = miss["name"]
+    places = pruned_places(search, search_pruned, len(feasible))
+    if places and say:
+        say(f"[select] looking for up to {places} larger variant(s) that fit when pruned")
+    pruned = pruned_candidates(sel.candidates, cost_budget, places)
     return Selected(feasible=feasible, rejected=[{"name": c.variant.name, "reasons": c.reasons} for c in sel.rejected],
                     needs_compress=not feasible, chosen=chosen, nearest_miss=miss,
-                    predicted={c.variant.name: c.to_dict() for c in sel.candidates}[chosen])
+                    predicted={c.variant.name: c.to_dict() for c in sel.candidates}[chosen], pruned=pruned)
 
 
-def train_config(variant: str, split, opts, run_dir: Path, epochs: int):
-    """The build's training settings for `variant` (final training and every search run)."""
+def train_config(variant: str, split, opts, run_dir: Path, epochs: int, prune: float = 0.0):
+    """The build's training settings for `variant` (final training and every search run), pruned by `prune`."""
     from ..train import TrainConfig
 
     return TrainConfig(variant=variant, data=split.root, weights=opts.weights, epochs=epochs,
                        batch_size=opts.batch_size, seed=opts.seed, out=str(run_dir),
-                       val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION)
+                       val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION, prune=prune)
 
 
 def stage_train(variant: str, split, opts, run_dir: Path, resume: bool, quiet: bool, epochs: int,
-                interrupt_after: int | None = None) -> Trained:
+                interrupt_after: int | None = None, prune: float = 0.0) -> Trained:
     from ..train import train
 
     resume = resume and (run_dir / "last.pt").is_file()
     if not resume:
         fresh(run_dir)
-    cfg = train_config(variant, split, opts, run_dir, epochs)
+    cfg = train_config(variant, split, opts, run_dir, epochs, prune)
     if opts.nproc > 1:  # data parallel: the same `edgefit train` under torchrun
         from ..train.launch import train_with_torchrun
 
@@ -98,24 +113,23 @@ def stage_train(variant: str, split, opts, run_dir: Path, resume: bool, quiet: b
     return Trained(run_dir=str(run_dir), variant=variant, val_top1=s["val_top1"], epochs_run=s["epochs_run"],
                    weights=s.get("weights"), best_sha256=file_digest(run_dir / "best.pt"),
                    diagnostics=s.get("diagnostics", []), data_checks=s.get("data_checks", []),
-                   decisions=s.get("decisions", {}))
+                   decisions=s.get("decisions", {}), prune_ratio=prune)
 
 
-def stage_search(names: list[str], sel: Selected, split, opts, precision: str, root: Path, quiet: bool,
-                 say) -> Searched:
-    """Fine-tune the candidates on the user's data (search.py: in turn, or as Ray Tune trials under ASHA);
-    rank by best validation top-1, then by predicted latency on the target."""
+def stage_search(pool: list[dict], split, opts, precision: str, root: Path, quiet: bool, say) -> Searched:
+    """Fine-tune the candidates (select's dicts: variants that fit, and larger ones pruned to fit) on the
+    user's data (search.py: in turn, or as Ray Tune trials under ASHA); rank by best validation top-1, then by
+    predicted latency on the target."""
     from . import search
 
     so = opts.search_options
     if so.executor == "ray":
-        trials = search.run_ray(names, split, opts, so, precision, root, say)
+        trials = search.run_ray(pool, split, opts, so, precision, root, say)
     else:
-        trials = search.run_local(names, split, opts, precision, root, quiet, say)
-    by_name = {c["name"]: c for c in sel.feasible}
-    tried = [{"name": t["variant"], **t, "latency_ms": by_name[t["variant"]]["latency_ms"],
-              "fps": by_name[t["variant"]]["fps"], "accuracy_prior": by_name[t["variant"]]["accuracy_prior"]}
-             for t in trials]
+        trials = search.run_local(pool, split, opts, precision, root, quiet, say)
+    by_name = {c["name"]: c for c in pool}
+    tried = [{**t, "latency_ms": by_name[t["name"]]["latency_ms"], "fps": by_name[t["name"]]["fps"],
+              "accuracy_prior": by_name[t["name"]]["accuracy_prior"]} for t in trials]
     ranked = sorted(tried, key=lambda t: (-round(t["val_top1"], 4), t["latency_ms"]))
     for i, t in enumerate(ranked):
         t["rank"] = i + 1

@@ -56,6 +56,7 @@ class Plan:
     data_checks: list = field(default_factory=list)
     range_test: dict | None = None
     final_augment: dict | None = None  # {transform: on} as training ended
+    model_meta: dict = field(default_factory=dict)  # stored in every checkpoint (a pruned start's architecture)
 
     def resolved(self, pp) -> dict:
         return {"weights": self.weights, "strategy": self.strategy, "why": self.why, "optimizer": self.optimizer,
@@ -78,7 +79,9 @@ def _prepare(cfg: TrainConfig, resume: bool, model=None, split=None):
     weights = cfg.weights or default_weights(variant)
     if split is None:
         split = scan(cfg.data, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
-    strategy, why = resolve_strategy(cfg.strategy, weights, split.images_per_class())
+    if cfg.prune and model is not None:
+        raise BadInput("--prune applies to the zoo variant train builds, not to a given network")
+    strategy, why = resolve_strategy(cfg.strategy, weights, split.images_per_class(), cfg.prune)
     optimizer = cfg.resolved_optimizer(weights)
     run_dir = Path(cfg.out) if cfg.out else cfg.default_out(strategy, weights, optimizer)
     if run_dir.exists() and not run_dir.is_dir():
@@ -101,8 +104,10 @@ def _prepare(cfg: TrainConfig, resume: bool, model=None, split=None):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BadInput("--device cuda but no CUDA device is available; use --device cpu")
     torch.manual_seed(cfg.seed)  # the new classifier (and, from scratch, every layer) starts the same
+    model_meta = {}
     if model is None:
         model, weights_info = build_with_weights(variant, len(split.classes), weights)
+        model_meta = _prune_start(model, variant, cfg.prune, weights)
     else:
         weights_info = {"source": "given model"}
     if saved:
@@ -116,8 +121,21 @@ def _prepare(cfg: TrainConfig, resume: bool, model=None, split=None):
         lr_reason = f"{optimizer} default for fine-tuning"
     wd = cfg.weight_decay if cfg.weight_decay is not None else OPTIMIZER_WD[optimizer]
     plan = Plan(variant, weights, weights_info, split, strategy, why, optimizer, lr, lr_reason, wd, run_dir, device,
-                cfg.augment_decisions(strategy))
+                cfg.augment_decisions(strategy), model_meta=model_meta)
     return plan, model
+
+
+def _prune_start(model, variant, ratio: float, weights: str) -> dict:
+    """With `--prune R`: remove R of the channels of the starting network (lowest weight magnitude first, the
+    stem and classifier kept) before any training; the checkpoint metadata that rebuilds it."""
+    if not ratio:
+        return {}
+    from .. import arch
+    from ..compress import prune_in_place
+
+    prune_in_place(model, variant.resolution, ratio)
+    return {"arch": arch.describe(model), "channel_ratio": ratio,
+            "pruned_from": f"{variant.name} with {weights} weights, before training"}
 
 
 def _preprocess(model, variant):
@@ -226,7 +244,7 @@ def _train(cfg, plan, model, dist, resume, given_model, quiet, interrupt_after, 
             checkpoint.save(run_dir / "best.pt", checkpoint.model_checkpoint(
                 model, ck_meta["variant"], ck_meta["classes"], ck_meta["preprocess"], ck_meta["weights"],
                 extra={"val_top1": val["top1"], "split_digest": split.digest(), "strategy": plan.strategy,
-                       **(extra_meta or {})}))
+                       **plan.model_meta, **(extra_meta or {})}))
 
         fit = _fit(plan, model, sets, cfg, given_model, save_best, reporter, interrupt_after, dist)
         fit.on_epoch = on_epoch
@@ -354,6 +372,7 @@ def sanity(cfg: TrainConfig) -> dict:
     weights = cfg.weights or default_weights(variant)
     split = scan(cfg.data, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
     model, _ = build_with_weights(variant, len(split.classes), weights)
+    _prune_start(model, variant, cfg.prune, weights)
     pp = _preprocess(model, variant)
     torch.manual_seed(cfg.seed)
     per_class = max(1, 16 // len(split.classes))

@@ -17,6 +17,7 @@ OPTIMIZER_WD = {"adamw": 0.05, "sgd": 5e-5}
 # fewer than FULL_FROM -> partial (last stages), else full fine-tuning.
 HEAD_BELOW = 30
 FULL_FROM = 300
+MAX_PRUNE = 0.9  # compress.MAX_CHANNEL_RATIO: beyond it too little of a network is left
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TrainConfig:
     device: str = "auto"
     data_checks: bool = True  # content-hash checks (leaks, label conflicts) before training
     data_cache: str | None = None  # folder of resized images kept between runs (data/cache.py); None: none
+    prune: float = 0.0  # share of channels removed from the starting network before training (0: as it is)
     out: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -59,6 +61,9 @@ class TrainConfig:
             raise BadInput(f"--flip must be one of {', '.join(SWITCHES)}, got {self.flip!r}")
         if self.optimizer not in OPTIMIZERS:
             raise BadInput(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not 0 <= self.prune <= MAX_PRUNE:
+            raise BadInput(f"--prune is the share of channels to remove before training, in [0, {MAX_PRUNE}]; "
+                           f"got {self.prune!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise BadInput(f"--device must be auto, cpu or cuda, got {self.device!r}")
 
@@ -75,7 +80,8 @@ class TrainConfig:
     def default_out(self, strategy: str, weights: str, optimizer: str) -> Path:
         w = weights if weights in ("imagenet", "none") else "file"
         lr = "auto" if self.lr is None else f"{self.lr:g}"
-        return Path("runs") / (f"{self.variant}.{strategy}.w-{w}.{optimizer}.e{self.epochs}.lr{lr}"
+        pruned = f".p{self.prune:g}" if self.prune else ""
+        return Path("runs") / (f"{self.variant}{pruned}.{strategy}.w-{w}.{optimizer}.e{self.epochs}.lr{lr}"
                                f".bs{self.batch_size}.s{self.seed}")
 
     def augment_decisions(self, strategy: str) -> dict:
@@ -91,8 +97,13 @@ class TrainConfig:
         return asdict(self)
 
 
-def resolve_strategy(requested: str, weights: str, images_per_class: float) -> tuple[str, str]:
+def resolve_strategy(requested: str, weights: str, images_per_class: float, prune: float = 0.0) -> tuple[str, str]:
     """(strategy, why) by the practitioners' rule."""
+    if prune:
+        if requested in ("head", "partial"):
+            raise BadInput(f"--strategy {requested} keeps layers frozen, but --prune {prune:g} removed channels from "
+                           "every layer; use --strategy full (or auto)")
+        return "full", f"{prune:.0%} of the channels were pruned from the starting network: every layer is retrained"
     if weights == "none":
         if requested in ("head", "partial"):
             raise BadInput(f"--strategy {requested} keeps random backbone layers frozen with --weights none; "

@@ -9,17 +9,28 @@ from pathlib import Path
 
 from ..errors import BadInput
 
+# TrainConfig fields `edgefit train` does not expose: passed on only as their defaults
+NOT_OPTIONS = ("weight_decay", "label_smoothing", "warmup_epochs", "data_checks", "extra")
+
 
 def train_args(cfg, resume: bool) -> list[str]:
-    """`edgefit train` options equivalent to `cfg`."""
-    args = ["--variant", cfg.variant, "--data", cfg.data, "--strategy", cfg.strategy, "--epochs", cfg.epochs,
-            "--batch-size", cfg.batch_size, "--optimizer", cfg.optimizer, "--patience", cfg.patience,
-            "--seed", cfg.seed, "--val-fraction", cfg.val_fraction, "--test-fraction", cfg.test_fraction,
-            "--flip", cfg.flip, "--jitter", "auto" if cfg.jitter is None else cfg.jitter, "--device", cfg.device,
-            "--out", cfg.out]
-    for flag, value in (("--weights", cfg.weights), ("--lr", cfg.lr), ("--data-cache", cfg.data_cache)):
+    """`edgefit train` options equivalent to `cfg`, read from the command's own options so that none is missed:
+    every TrainConfig field is an option of the same name (or in NOT_OPTIONS, where it must be the default)."""
+    from dataclasses import fields
+
+    from ..cli.train_cmd import train_cmd
+    from .config import TrainConfig
+
+    options = {p.name: p for p in train_cmd.params}
+    args = []
+    for f in fields(TrainConfig):
+        value = getattr(cfg, f.name)
+        if f.name in NOT_OPTIONS:
+            if value != getattr(TrainConfig(variant="", data=""), f.name):
+                raise ValueError(f"TrainConfig.{f.name}={value!r} has no `edgefit train` option to pass it on")
+            continue
         if value is not None:
-            args += [flag, value]
+            args += [options[f.name].opts[0], value]
     return [str(a) for a in args] + (["--resume"] if resume else [])
 
 
