@@ -182,24 +182,28 @@ def test_ray_search_ranks_candidates_on_the_data_and_qat_always_runs(data, tmp_p
     budget.write_text(BUDGET.format(acc=0.0).replace("storage_kb: 1024", "storage_kb: 1536"))
     out = tmp_path / "out"
     r = run_cli("build", budget, "--data", data, "--out", out, "--weights", "none", "--epochs", "1", "--search", "3",
-                "--executor", "ray", "--search-epochs", "3", "--asha-grace", "1", "--batch-size", "8",
-                "--max-resolution", "96", "--formats", "onnx", "--qat", "always")
+                "--search-pruned", "1", "--executor", "ray", "--search-epochs", "3", "--asha-grace", "1",
+                "--batch-size", "8", "--max-resolution", "96", "--formats", "onnx", "--qat", "always")
     assert r.returncode in (0, 1), r.stderr[-3000:]
     rep = json.loads((out / "report.json").read_text())
     tried = rep["candidates"]["tried"]
     assert [t["rank"] for t in tried] == [1, 2, 3] and len({t["name"] for t in tried}) == 3
     assert tried[0]["val_top1"] >= tried[1]["val_top1"] >= tried[2]["val_top1"] and tried[0]["outcome"] == "chosen"
     search = rep["search"]
-    assert search["executor"] == "ray" and [t["variant"] for t in search["trials"]] == [t["name"] for t in tried]
+    assert search["executor"] == "ray" and [t["name"] for t in search["trials"]] == [t["name"] for t in tried]
+    pruned = [t for t in search["trials"] if t["prune_ratio"]]  # a larger variant pruned to fit, as a trial
+    assert len(pruned) == 1 and pruned[0]["name"] == f"{pruned[0]['variant']}.pruned{pruned[0]['prune_ratio']:g}"
+    assert checkpoint_of(out / "search" / pruned[0]["name"])["channel_ratio"] == pruned[0]["prune_ratio"]
     for t in search["trials"]:
-        assert t["prune_ratio"] == 0.0 and t["precision"] == "int8" and 1 <= t["epochs"] == len(t["curve"]) <= 3
+        assert t["precision"] == "int8" and 1 <= t["epochs"] == len(t["curve"]) <= 3
         assert t["val_top1"] == pytest.approx(max(t["curve"]), abs=1e-4)
         assert ("ran all 3 epochs" in t["stopped_because"]) == (t["epochs"] == 3), t
         assert t["epochs"] == 3 or "ASHA" in t["stopped_because"] or "early stop" in t["stopped_because"], t
     assert "Search (ray)" in (out / "report.md").read_text()
-    assert rep["model"]["variant"] == tried[0]["name"] and rep["artifacts"]["final"].endswith("model_int8.onnx")
+    assert rep["model"]["variant"] == tried[0]["variant"] and rep["artifacts"]["final"].endswith("model_int8.onnx")
     assert all((out / "search" / t["name"] / "best.pt").is_file() for t in tried)
-    chosen = next(c for c in json.loads((out / "stages" / "select.json").read_text())["outputs"]["feasible"]
+    selected = json.loads((out / "stages" / "select.json").read_text())["outputs"]
+    chosen = next(c for c in selected["feasible"] + selected["pruned"]
                   if c["name"] == tried[0]["name"])  # predictions of the network trained, whichever select ranked first
     storage = next(ln for ln in rep["lines"] if ln["constraint"] == "storage_kb")
     assert storage["predicted"] == pytest.approx(chosen["size_kb"], abs=0.06)
@@ -254,6 +258,39 @@ def test_no_variant_meets_the_cost_lines_so_the_nearest_miss_is_pruned(data, tmp
     lines = {ln["constraint"]: ln for ln in rep["lines"]}
     assert lines["target_fps"]["passed"] and lines["target_fps"]["predicted"] < 10  # unpruned it would miss
     assert (out / "compress" / "best.pt").is_file() and "was pruned" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_no_variant_fits_so_the_search_tries_larger_variants_pruned_to_fit(data, tmp_path):
+    budget = tmp_path / "b.yaml"  # at most 7.5 M MACs per frame: no 96 px variant is that small
+    budget.write_text(BUDGET.format(acc=0.0).replace("flops_per_sec: 300M", "flops_per_sec: 150M"))
+    out = tmp_path / "out"
+    r = run_cli("build", budget, "--data", data, "--out", out, "--weights", "none", "--epochs", "2", "--search", "2",
+                "--search-epochs", "1", "--batch-size", "8", "--max-resolution", "96", "--format", "onnx",
+                "--qat", "never")
+    assert r.returncode in (0, 1), r.stderr[-3000:]
+    rep = json.loads((out / "report.json").read_text())
+    trials = rep["search"]["trials"]
+    assert rep["candidates"]["feasible"] == 0 and len(trials) == 2
+    assert all(t["prune_ratio"] > 0 and t["name"] == f"{t['variant']}.pruned{t['prune_ratio']:g}" for t in trials)
+    won = next(t for t in trials if t["name"] == rep["candidates"]["chosen"])
+    assert rep["model"]["variant"] == won["variant"] and rep["model"]["prune_ratio"] == won["prune_ratio"]
+    # trained pruned from the start: no compress stage, and the network select costed is the one deployed
+    assert rep["model"]["compressed"] is None and not (out / "compress").exists()
+    assert rep["candidates"]["pruned_because"] is None
+    offered = next(c for c in json.loads((out / "stages" / "select.json").read_text())["outputs"]["pruned"]
+                   if c["name"] == won["name"])
+    assert rep["model"]["macs"] == offered["macs"] <= 7.5e6
+    lines = {ln["constraint"]: ln for ln in rep["lines"]}
+    assert lines["target_fps"]["passed"] and lines["target_fps"]["predicted"] == pytest.approx(offered["fps"], rel=1e-3)
+    assert checkpoint_of(out / "train")["channel_ratio"] == won["prune_ratio"]
+    assert "pruned before training" in (out / "report.md").read_text()
+
+
+def checkpoint_of(run_dir: Path) -> dict:
+    from edgefit import checkpoint
+
+    return checkpoint.load(run_dir / "best.pt")
 
 
 def test_weights_imagenet_keeps_only_variants_with_weights():

@@ -99,16 +99,16 @@ class TrainConfig:
 
 def resolve_strategy(requested: str, weights: str, images_per_class: float, prune: float = 0.0) -> tuple[str, str]:
     """(strategy, why) by the practitioners' rule."""
-    if prune:
-        if requested in ("head", "partial"):
-            raise BadInput(f"--strategy {requested} keeps layers frozen, but --prune {prune:g} removed channels from "
-                           "every layer; use --strategy full (or auto)")
-        return "full", f"{prune:.0%} of the channels were pruned from the starting network: every layer is retrained"
     if weights == "none":
         if requested in ("head", "partial"):
             raise BadInput(f"--strategy {requested} keeps random backbone layers frozen with --weights none; "
                            "use --strategy full (or auto) to train from scratch")
         return "full", "no pretrained weights: everything is trained from scratch"
+    if prune:
+        if requested in ("head", "partial"):
+            raise BadInput(f"--strategy {requested} keeps layers frozen, but --prune {prune:g} removed channels from "
+                           "every layer; use --strategy full (or auto)")
+        return "full", f"{prune:.0%} of the channels were pruned from the starting network: every layer is retrained"
     if requested != "auto":
         return requested, "requested"
     if images_per_class < HEAD_BELOW:
