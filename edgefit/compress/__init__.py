@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import BadInput, NothingFits
 
 MAX_CHANNEL_RATIO = 0.9
+ROUND_TO = 8  # channel counts stay multiples of 8: what SIMD kernels and accelerators want
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class CompressOptions:
     target_macs: float | None = None
     budget: object = None  # a Budget: prune only as much as its cost lines need
     steps: int = 3
-    round_to: int = 8
+    round_to: int = ROUND_TO
     finetune_epochs: int = 5
     step_epochs: int = 1
     batch_size: int = 64
@@ -76,7 +77,7 @@ def _pruner(model, resolution: int, ratio: float, steps: int, round_to: int):
                                 iterative_steps=steps)
 
 
-def prune_in_place(model, resolution: int, ratio: float, round_to: int = 8):
+def prune_in_place(model, resolution: int, ratio: float, round_to: int = ROUND_TO):
     """Remove `ratio` of the channels of every prunable layer in one step, the lowest-magnitude groups first.
     How many channels go depends on the ratio and the architecture only, not on the weights."""
     if ratio > 0:
@@ -124,8 +125,8 @@ def ratio_for_budget(model, resolution: int, budget, round_to: int, grid: float 
         s = stats_of(m, resolution)
         c = cost(s, budget, graph=model_graph(m, resolution, budget))  # with its latency profile, as select does
         fails = [x["constraint"] for x in judge(budget, c.figures(), with_accuracy=False, with_host=False).reasons()]
-        tried.append({"channel_ratio": round(r, 3), "macs": s["macs"], "fps": round(c.fps, 2),
-                      "latency_method": c.latency_method,
+        tried.append({"channel_ratio": round(r, 3), "macs": s["macs"], "params": s["params"], "fps": round(c.fps, 2),
+                      "latency_ms": round(c.latency_ms, 3), "latency_method": c.latency_method,
                       "size_kb": round(c.size_kb, 1), "peak_ram_kb": round(c.peak_ram_kb, 1), "fails": fails})
         if not fails:
             return r, tried

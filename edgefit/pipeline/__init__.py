@@ -25,6 +25,7 @@ from ..precision import Precision
 from ..train.config import TrainConfig
 from . import records as rec
 from . import steps as st
+from .joint import variant_of
 from .search import SearchOptions
 from .stages import Stages
 from .steps import QAT_EPOCHS, TEST_FRACTION, VAL_FRACTION
@@ -142,8 +143,7 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
                               lambda resume: st.stage_search(pool, split, opts, budget.precision, out / "search",
                                                              quiet, say),
                               rec.Searched, workdir=out / "search", resumable=True)
-        best = sel.candidate(searched.winner)
-        winner, prune = best.get("variant", best["name"]), best.get("prune_ratio", 0.0)
+        winner, prune = variant_of(sel.candidate(searched.winner))
     else:
         searched = None
     train_out = stages.run("train", {"variant": winner, "epochs": opts.epochs, "weights": opts.weights,

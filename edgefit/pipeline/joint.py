@@ -48,9 +48,7 @@ def pruned_candidates(candidates, budget, count: int, progress=None) -> list[dic
     import torch
 
     from .. import zoo
-    from ..benchmark.latency_profile import model_graph
-    from ..compress import pruned_copy, ratio_for_budget, stats_of
-    from ..costs import cost
+    from ..compress import ROUND_TO, ratio_for_budget
 
     if count < 1:
         return []
@@ -74,21 +72,23 @@ def pruned_candidates(candidates, budget, count: int, progress=None) -> list[dic
         model = zoo.build_model(v, budget.num_classes).eval()
         start = max(0.0, math.floor((guess - 2 * GRID) / GRID) * GRID)
         try:
-            ratio, _ = ratio_for_budget(model, v.resolution, budget, 8, GRID, start=start, most=PRUNE_MAX)
+            ratio, tried = ratio_for_budget(model, v.resolution, budget, ROUND_TO, GRID, start=start, most=PRUNE_MAX)
             if ratio == start and start > 0:  # the guess was high: the smallest ratio may lie below it
-                ratio, _ = ratio_for_budget(model, v.resolution, budget, 8, GRID, most=start)
+                ratio, tried = ratio_for_budget(model, v.resolution, budget, ROUND_TO, GRID, most=start)
         except NothingFits:
             continue
-        if ratio == 0:
-            continue  # fits unpruned after all (cannot happen for a rejected variant; kept safe)
+        if not ratio:  # passes unpruned after all: not a pruned candidate
+            continue
         archs.add((v.family, v.width))
-        pruned = pruned_copy(model, v.resolution, ratio, 8)
-        stats = stats_of(pruned, v.resolution)
-        k = cost(stats, budget, graph=model_graph(pruned, v.resolution, budget))
+        k = tried[-1]  # the predicted cost of the ratio that passed, as the verdict judged it
         out.append({**c.to_dict(), "name": candidate_name(v.name, ratio), "variant": v.name,
-                    "prune_ratio": round(ratio, 4), "macs": k.macs, "params": k.params,
-                    "size_kb": round(k.size_kb, 1), "peak_ram_kb": round(k.peak_ram_kb, 1),
-                    "latency_ms": round(k.latency_ms, 3), "fps": round(k.fps, 3), "latency_method": k.latency_method,
-                    "accuracy_prior_note": "of the unpruned variant: pruning lowers it by an amount only training "
-                                           "on your data measures", "pareto": False})
+                    "prune_ratio": round(ratio, 4), **{f: k[f] for f in ("macs", "params", "size_kb", "peak_ram_kb",
+                                                                         "latency_ms", "latency_method")},
+                    "fps": k["fps"], "accuracy_prior_note": "of the unpruned variant: pruning lowers it by an amount "
+                                                            "only training on your data measures", "pareto": False})
     return out
+
+
+def variant_of(candidate: dict) -> tuple[str, float]:
+    """(zoo variant, prune ratio) of a candidate dict: select's variants that fit have no prune ratio."""
+    return candidate.get("variant", candidate["name"]), candidate.get("prune_ratio", 0.0)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadInput
+from .joint import variant_of
 
 EXECUTORS = ("local", "ray")
 
@@ -60,12 +61,8 @@ def import_ray():
     return ray
 
 
-def _variant(c: dict) -> tuple[str, float]:
-    return c.get("variant", c["name"]), c.get("prune_ratio", 0.0)
-
-
 def trial(c: dict, precision: str, curve: list[float], stopped_because: str, run_dir: str) -> dict:
-    variant, prune = _variant(c)
+    variant, prune = variant_of(c)
     return {"name": c["name"], "variant": variant, "prune_ratio": prune, "precision": precision, "epochs": len(curve),
             "val_top1": max(curve) if curve else 0.0, "curve": [round(v, 4) for v in curve],
             "stopped_because": stopped_because, "run_dir": run_dir}
@@ -86,7 +83,7 @@ def run_local(pool: list[dict], split, opts, precision: str, root: Path, quiet: 
         done = run_dir / "summary.json"
         if not done.is_file():
             say(f"[search] {c['name']}: {epochs} epochs")
-            variant, prune = _variant(c)
+            variant, prune = variant_of(c)
             train(train_config(variant, split, opts, fresh(run_dir), epochs, prune), quiet=quiet,
                   split=copy.deepcopy(split))
         s = json.loads(done.read_text())
@@ -147,7 +144,7 @@ def run_ray(pool: list[dict], split, opts, so: SearchOptions, precision: str, ro
         space = {"variant": tune.grid_search(names)}
         configs = {}
         for c in pool:
-            variant, prune = _variant(c)
+            variant, prune = variant_of(c)
             configs[c["name"]] = {"threads": so.cpus_per_trial, "split": split.to_dict(), "train": train_config(
                 variant, split, opts, (root / c["name"]).resolve(), max_t, prune).to_dict()}
 
