@@ -98,3 +98,30 @@ def test_select_and_bench_predict_one_network_alike_with_the_profile(profile, wr
     s = run_cli("select", int8, "--family", SMALL, "--json")
     method = json.loads(s.stdout)["feasible"][0]["latency_method"]
     assert method.startswith("2 x MACs") and "not applied: the network runs onnxruntime int8" in method
+
+
+@pytest.mark.slow
+def test_pruning_to_a_budget_predicts_latency_with_its_profile(profile, write_budget):
+    """compress --budget and the search's pruned candidates time each pruned network with the profile."""
+    import torch
+
+    from edgefit import zoo
+    from edgefit.benchmark.latency_profile import load_profile, model_graph
+    from edgefit.budget import load_budget
+    from edgefit.compress import pruned_copy, ratio_for_budget
+
+    d, held, _ = profile
+    v = zoo.get_variant(held)
+    torch.manual_seed(0)
+    model = zoo.build_model(v, 1000).eval()
+    prof = load_profile(d / "p.json")
+    full_ms = prof.predict_ms(model_graph(model, v.resolution, load_budget(write_budget(
+        BASE + f"latency_profile: {d / 'p.json'}\n"))).kernels)
+    budget = load_budget(write_budget(BASE.replace("target_fps: 1", f"target_fps: {1000 / full_ms * 1.15:.1f}")
+                                      + f"latency_profile: {d / 'p.json'}\n"))
+    ratio, tried = ratio_for_budget(model, v.resolution, budget, 8, most=0.6)
+    assert ratio > 0 and all(t["latency_method"].startswith("latency profile p.json") for t in tried)
+    assert tried[0]["fails"] == ["target_fps"] and not tried[-1]["fails"]
+    pruned = pruned_copy(model, v.resolution, ratio, 8)
+    assert tried[-1]["fps"] == pytest.approx(1000 / prof.predict_ms(model_graph(pruned, v.resolution, budget).kernels),
+                                             rel=1e-3)
