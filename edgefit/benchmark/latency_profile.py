@@ -24,11 +24,16 @@ HOLDOUT_EVERY = 5  # every 5th sampled network is held out to report the fit qua
 CALIB_NOISE = 8  # Gaussian calibration inputs for an int8 graph (the graph, not its scales, sets the time)
 
 
+def noise(shape):
+    """Seeded Gaussian float32 input of `shape`: the graph, not the values, sets a kernel's time."""
+    import numpy as np
+
+    return np.random.default_rng(0).standard_normal(tuple(shape)).astype(np.float32)
+
+
 def network_onnx(model, resolution: int, precision: str) -> bytes:
     """The ONNX graph edgefit exports for `model` at `precision` (int8: the QDQ graph, noise-calibrated)."""
     import tempfile
-
-    import numpy as np
 
     from ..export.deploy_form import deploy_form
     from ..export.onnx_export import quantize_int8, to_onnx_bytes
@@ -39,21 +44,20 @@ def network_onnx(model, resolution: int, precision: str) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "m.onnx", Path(tmp) / "q.onnx"
         src.write_bytes(blob)
-        calib = np.random.default_rng(0).standard_normal((CALIB_NOISE, 3, resolution, resolution)).astype(np.float32)
+        calib = noise((CALIB_NOISE, 3, resolution, resolution))
         quantize_int8(src, out, calib, {})
         return out.read_bytes()
 
 
 def variant_graph(v, num_classes: int, precision: str) -> tuple[bytes, object]:
     """(the ONNX graph of zoo variant `v`, untrained, as export writes it at `precision`; a seeded input)."""
-    import numpy as np
     import torch
 
     from .. import zoo
 
     torch.manual_seed(0)
     blob = network_onnx(zoo.build_model(v, num_classes).eval(), v.resolution, precision)
-    return blob, np.random.default_rng(0).standard_normal((1, 3, v.resolution, v.resolution)).astype(np.float32)
+    return blob, noise((1, 3, v.resolution, v.resolution))
 
 
 def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", threads: int = 1,
@@ -165,7 +169,6 @@ def artifact_graph(path: Path, precision: str | None, prof: Profile):
     """The costs.Graph of an ONNX artifact: its kernel list from one profiled run at its own input shape (a
     dynamic batch runs at 1; other dynamic dimensions: no list, never a made-up shape). `precision`: the
     manifest's, else int8 when the graph quantizes."""
-    import numpy as np
     import onnx
 
     from ..costs import Graph
@@ -182,7 +185,7 @@ def artifact_graph(path: Path, precision: str | None, prof: Profile):
         return Graph("onnxruntime", precision, [])
     dims = [max(dims[0], 1), *dims[1:]]
     return Graph("onnxruntime", precision,
-                 kernels_of(blob, np.random.default_rng(0).standard_normal(dims).astype(np.float32), prof.threads))
+                 kernels_of(blob, noise(dims), prof.threads))
 
 
 def zoo_graphs(variants, num_classes: int, precision: str, prof: Profile, progress=None) -> dict:
@@ -223,7 +226,6 @@ def zoo_graphs(variants, num_classes: int, precision: str, prof: Profile, progre
 def model_graph(model, resolution: int, budget):
     """The costs.Graph of a torch network (e.g. a pruned one, which no cache holds) deployed at the budget's
     precision, for its latency profile: None without a profile. One export and one profiled run (~1-3 s)."""
-    import numpy as np
 
     from ..costs import Graph
     from ..precision import Precision
@@ -235,9 +237,8 @@ def model_graph(model, resolution: int, budget):
     precision = Precision.parse(budget.precision).value
     if not prof.covers(prof.runtime, precision):
         return Graph(prof.runtime, precision, None)
-    x = np.random.default_rng(0).standard_normal((1, 3, resolution, resolution)).astype(np.float32)
     blob = network_onnx(model.eval(), resolution, precision)
-    return Graph(prof.runtime, precision, kernels_of(blob, x, prof.threads))
+    return Graph(prof.runtime, precision, kernels_of(blob, noise((1, 3, resolution, resolution)), prof.threads))
 
 
 def graph_for(path: Path, runtime: str, precision: str | None, budget):

@@ -82,10 +82,11 @@ def pruned_candidates(candidates, budget, count: int, progress=None) -> list[dic
         archs.add((v.family, v.width))
         k = tried[-1]  # the predicted cost of the ratio that passed, as the verdict judged it
         out.append({**c.to_dict(), "name": candidate_name(v.name, ratio), "variant": v.name,
-                    "prune_ratio": round(ratio, 4), **{f: k[f] for f in ("macs", "params", "size_kb", "peak_ram_kb",
-                                                                         "latency_ms", "latency_method")},
-                    "fps": k["fps"], "accuracy_prior_note": "of the unpruned variant: pruning lowers it by an amount "
-                                                            "only training on your data measures", "pareto": False})
+                    "prune_ratio": round(ratio, 4),
+                    **{f: k[f] for f in ("macs", "params", "size_kb", "peak_ram_kb", "latency_ms", "fps",
+                                         "latency_method")},
+                    "accuracy_prior_note": "of the unpruned variant: pruning lowers it by an amount only training on "
+                                           "your data measures", "pareto": False})
     return out
 
 

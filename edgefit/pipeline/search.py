@@ -141,7 +141,7 @@ def run_ray(pool: list[dict], split, opts, so: SearchOptions, precision: str, ro
             f"at most {max_t} epochs")
         storage = (root / "ray").resolve()
         shutil.rmtree(storage, ignore_errors=True)  # a search interrupted earlier starts again
-        space = {"variant": tune.grid_search(names)}
+        space = {"candidate": tune.grid_search(names)}
         configs = {}
         for c in pool:
             variant, prune = variant_of(c)
@@ -149,7 +149,7 @@ def run_ray(pool: list[dict], split, opts, so: SearchOptions, precision: str, ro
                 variant, split, opts, (root / c["name"]).resolve(), max_t, prune).to_dict()}
 
         def trainable(config: dict) -> None:
-            _ray_trial(configs[config["variant"]])
+            _ray_trial(configs[config["candidate"]])
 
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=so.grace_period,
                                   reduction_factor=so.reduction_factor)
@@ -160,7 +160,7 @@ def run_ray(pool: list[dict], split, opts, so: SearchOptions, precision: str, ro
         grid = tuner.fit()
         out = []
         for result in grid:
-            name = result.config["variant"]
+            name = result.config["candidate"]
             df = result.metrics_dataframe
             curve = [] if df is None or "val_top1" not in df else [float(v) for v in df["val_top1"]]
             last = result.metrics or {}
