@@ -38,6 +38,7 @@ class ParityInputs:
     n_val: int  # the first n_val images are the validation split (accuracy); the rest top up the agreement
     ref: np.ndarray  # the reference network's logits on xs
     images: str  # where the images came from, in words
+    source: object  # checkpoint.Source of the reference (its run directory when it is still there)
 
 
 def parity_inputs(art_dir: Path, data: str | None = None, samples: int = 200) -> ParityInputs:
@@ -72,7 +73,7 @@ def parity_inputs(art_dir: Path, data: str | None = None, samples: int = 200) ->
     if len(x) > n_val:
         images += f" ({n_val}) + {len(x) - n_val} training images"
     return ParityInputs(manifest, ck, model, x.numpy().astype(np.float32), labels.numpy(), n_val,
-                        torch_logits(model, x), images)
+                        torch_logits(model, x), images, source)
 
 
 def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
@@ -113,7 +114,7 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
             r["first_divergence"] = first_divergence(path, model, xs[:1], ck["preprocess"]["resolution"],
                                                      tol["max_rel_error"])
         if layers and art["precision"] == "int8":
-            r["layers"] = _layers(art_dir, manifest, path, xs) if art["format"] == "onnx" else None
+            r.update(_layers(p, art_dir, path, art))
         results.append(r)
     return {"passed": all(r["passed"] for r in results), "samples": int(len(xs)), "images": p.images,
             "accuracy_images": int(n_val), "torch_top1_accuracy": float((ref_top1[:n_val] == labels[:n_val]).mean()),
@@ -121,13 +122,39 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
             "artifacts": results}
 
 
-def _layers(art_dir: Path, manifest: dict, path: Path, xs: np.ndarray) -> list[dict]:
+def _layers(p: ParityInputs, art_dir: Path, path: Path, art: dict) -> dict:
+    """{"layers": each quantized layer's error, worst first, ...} for an int8 artifact (export/int8_layers.py,
+    export/tflite_layers.py)."""
     import tempfile
 
     from .export.int8_layers import LAYER_IMAGES, float_graph, layer_errors
 
-    with tempfile.TemporaryDirectory() as tmp:
-        return layer_errors(path, float_graph(art_dir, manifest, Path(tmp) / "pre.onnx"), xs[:LAYER_IMAGES])
+    if art["format"] == "onnx":
+        with tempfile.TemporaryDirectory() as tmp:
+            return {"layers": layer_errors(path, float_graph(art_dir, p.manifest, Path(tmp) / "pre.onnx"),
+                                           p.xs[:LAYER_IMAGES])}
+    if art["input"]["dtype"] != "float32":
+        return {"layers": None, "layers_not_measured": "int8 input/output graph (LiteRT's quantization debugger "
+                                                       "takes float input/output)"}
+    from .export import tflite_layers
+
+    calib, where = calibration_images(p)
+    return {**tflite_layers.layers(art_dir, p.manifest, path, calib, p.xs, p.ref.argmax(1)),
+            "layers_calibration": where}
+
+
+def calibration_images(p: ParityInputs) -> tuple[np.ndarray, str]:
+    """The images an int8 TFLite artifact is requantized with to measure its layers: those export calibrated it
+    with when the manifest says so and they are still there, else the parity images (said in the report)."""
+    from .data.images import split_images
+
+    cal = p.manifest.get("calibration") or {}
+    images = cal.get("images")
+    folder = images if images not in (None, "train split", "array") and Path(images).is_dir() else None
+    if folder or (images == "train split" and p.source.run_dir is not None):
+        x = split_images(p.source, "train", folder, cal["samples"]).x.numpy().astype(np.float32)
+        return x, f"as exported ({len(x)} images, {images})"
+    return p.xs, f"the {len(p.xs)} parity images (the export's calibration images are not at hand)"
 
 
 def _all_outputs(proto):

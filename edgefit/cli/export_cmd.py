@@ -19,14 +19,18 @@ def _print_report(report: dict) -> None:
             click.echo(f"    first diverging node: {d['node']} ({d['op_type']}, output {d['output']}, "
                        f"rel err {d['max_rel_error']:.1e})")
         if "layers" in r:
-            _print_layers(r["layers"])
+            _print_layers(r)
 
 
-def _print_layers(layers: list[dict] | None, top: int = 10) -> None:
+def _print_layers(r: dict, top: int = 10) -> None:
+    layers = r["layers"]
     if layers is None:
-        click.echo("    per-layer error: measured for int8 ONNX artifacts only (not yet for TFLite)")
+        click.echo(f"    per-layer error: not measured: {r['layers_not_measured']}")
         return
-    click.echo(f"    {min(top, len(layers))} worst of {len(layers)} quantized tensors (median channel SQNR, dB; "
+    if "requantized_agreement" in r:
+        click.echo(f"    LiteRT's quantization debugger requantized it (calibration: {r['layers_calibration']}): "
+                   f"agreement {r['requantized_agreement']:.3f} vs the artifact's {r['artifact_agreement']:.3f}")
+    click.echo(f"    {min(top, len(layers))} worst of {len(layers)} quantized layers (median channel SQNR, dB; "
                "low = int8 loses the signal there):")
     for x in layers[:top]:
         vs = f"  vs float {x['vs_float_db']:6.1f}" if "vs_float_db" in x else ""
@@ -38,13 +42,17 @@ def _print_fallback(a: dict) -> None:
     fb = a.get("float_fallback")
     if not fb:
         return
-    if fb["passed"]:
-        click.echo(f"  int8 agreement {fb['agreement_before']:.3f} failed; kept {len(fb['float_tensors'])} sensitive "
-                   f"tensor(s) float ({len(fb['float_nodes'])} nodes): agreement {fb['agreement']:.3f}, "
+    if "not_tried" in fb:
+        click.echo(f"  {a['file']}: int8 agreement {fb['agreement_before']:.3f} failed; no float fallback: "
+                   f"{fb['not_tried']}")
+    elif fb["passed"]:
+        click.echo(f"  {a['file']}: int8 agreement {fb['agreement_before']:.3f} failed; kept "
+                   f"{len(fb['float_tensors'])} sensitive layer(s) float ({len(fb['float_nodes'])} nodes): "
+                   f"agreement {fb['agreement']:.3f}, "
                    f"{fb['size_bytes_before'] / 1024:.1f} -> {fb['size_bytes'] / 1024:.1f} KB, p50 "
                    f"{fb['p50_ms_before']:.2f} -> {fb['p50_ms']:.2f} ms on this host")
     else:
-        click.echo(f"  int8 agreement {fb['agreement_before']:.3f} failed; keeping up to "
+        click.echo(f"  {a['file']}: int8 agreement {fb['agreement_before']:.3f} failed; keeping up to "
                    f"{fb['tried'][-1]['tensors'] if fb['tried'] else 0} tensors float did not pass "
                    f"(best {fb['agreement']:.3f}): try `edgefit compress RUN --qat`")
 
@@ -109,8 +117,8 @@ def export_cmd(source, formats, precisions, calib, calib_samples, io_type, int8_
               help="Bound on the max relative error of every artifact [fp32 1e-4, fp16 2e-2, int8 none: "
               "its agreement is checked].")
 @click.option("--min-agreement", type=float, default=None, help="Override the top-1 agreement floor (0.99/0.98).")
-@click.option("--layers", is_flag=True, help="Also each int8 ONNX artifact's per-layer quantization error, worst "
-              "first (onnxruntime's QDQ debugging: median channel SQNR of every quantized tensor).")
+@click.option("--layers", is_flag=True, help="Also each int8 artifact's per-layer quantization error, worst first "
+              "(median channel SQNR of every quantized tensor; TFLite through LiteRT's quantization debugger).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON only.")
 def verify_cmd(art_dir, data, samples, max_rel_error, min_agreement, layers, as_json):
     """Check every artifact in ART_DIR against the PyTorch model (exit 0 parity holds, 1 it fails).

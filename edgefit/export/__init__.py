@@ -81,6 +81,8 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
     if any(t.precision == "int8" for t in targets) or any(t.format == "tflite" for t in targets):
         calib_x = (calib[:calib_samples].astype(np.float32) if isinstance(calib, np.ndarray)
                    else split_images(source, "train", calib, calib_samples).x.numpy().astype(np.float32))
+        base_meta["calibration"] = {"images": "array" if isinstance(calib, np.ndarray) else str(calib or "train split"),
+                                    "samples": int(len(calib_x))}
     out.mkdir(parents=True, exist_ok=True)
     artifacts = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,19 +129,21 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
 
 
 def _fall_back(out: Path, manifest: dict, calib_x, report: dict, stats, data: str | None) -> bool:
-    """An int8 ONNX artifact below its agreement floor keeps its most sensitive tensors float (int8_layers.py);
-    the attempt is recorded on the artifact (`float_fallback`). True when the artifact was rewritten."""
+    """Every int8 artifact below its agreement floor keeps its most sensitive layers float (int8_layers.py,
+    tflite_layers.py); each attempt is recorded on its artifact (`float_fallback`). True when one was rewritten."""
     from . import int8_layers
 
-    record = int8_layers.repair(out, manifest, calib_x, report, data)
-    if record is None:
-        return False
-    i = next(i for i, a in enumerate(manifest["artifacts"]) if a["file"] == record["file"])
-    if record["passed"]:
-        manifest["artifacts"][i] = _describe(TARGETS[("onnx", "int8")], (out / record["file"]).read_bytes(), stats)
-    manifest["artifacts"][i]["float_fallback"] = record
-    atomic_write_json(out / MANIFEST, manifest)
-    return record["passed"]
+    records = int8_layers.repair(out, manifest, calib_x, report, data)
+    for record in records:
+        i = next(i for i, a in enumerate(manifest["artifacts"]) if a["file"] == record["file"])
+        if record["passed"]:
+            a = manifest["artifacts"][i]
+            manifest["artifacts"][i] = _describe(TARGETS[(a["format"], "int8")], (out / record["file"]).read_bytes(),
+                                                 stats)
+        manifest["artifacts"][i]["float_fallback"] = record
+    if records:
+        atomic_write_json(out / MANIFEST, manifest)
+    return any(r["passed"] for r in records)
 
 
 def _describe(t, blob: bytes, stats) -> dict:

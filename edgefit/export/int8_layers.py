@@ -30,7 +30,7 @@ FALLBACK_STEPS = (1, 2, 4, 8, 16)  # tensors kept float, tried in turn
 LAYER_IMAGES = 16  # images the per-layer errors are measured on
 
 
-def _median_channel_sqnr(pre: np.ndarray, post: np.ndarray) -> float:
+def median_channel_sqnr(pre: np.ndarray, post: np.ndarray) -> float:
     a = pre.astype(np.float64)
     b = post.astype(np.float64)
     if a.ndim >= 2:  # (N, C, ...) -> one row per channel
@@ -46,25 +46,33 @@ def _median_channel_sqnr(pre: np.ndarray, post: np.ndarray) -> float:
     return float(np.median(20 * np.log10(signal[live] / np.maximum(noise[live], 1e-12))))
 
 
-def _sqnr(a: np.ndarray, b: np.ndarray) -> float:
+def sqnr(a: np.ndarray, b: np.ndarray) -> float:
     noise = float(np.linalg.norm(a.astype(np.float64) - b))
     return float("inf") if noise == 0 else 20 * float(np.log10(max(float(np.linalg.norm(a)), 1e-12) / noise))
 
 
-def float_graph(art_dir: Path, manifest: dict, out: Path) -> Path:
-    """The float graph the int8 ONNX artifact was quantized from, rebuilt from reference.pt (same deploy form
-    for the runtime it was shaped for, same preparation), written to `out`."""
+def int8_source(art_dir: Path, manifest: dict) -> tuple[object, int]:
+    """(the network the int8 artifacts of `art_dir` were quantized from, its resolution): rebuilt from
+    reference.pt in the deploy form for the runtime the int8 graph was shaped for."""
     from .. import checkpoint
     from .deploy_form import deploy_form, int8_form_differs
-    from .onnx_export import prepare_for_int8, to_onnx_bytes
 
     ck = checkpoint.load(art_dir / manifest.get("reference_checkpoint", "reference.pt"))
     model = deploy_form(checkpoint.build_model(ck))
     int8_for = (manifest.get("int8_graph") or {}).get("for", "litert")
     if int8_form_differs(model, int8_for):
         model = deploy_form(copy.deepcopy(model), int8_for)
+    return model, ck["preprocess"]["resolution"]
+
+
+def float_graph(art_dir: Path, manifest: dict, out: Path) -> Path:
+    """The float graph the int8 ONNX artifact was quantized from (same deploy form, same preparation), written
+    to `out`."""
+    from .onnx_export import prepare_for_int8, to_onnx_bytes
+
+    model, res = int8_source(art_dir, manifest)
     raw = out.with_name("raw_" + out.name)
-    raw.write_bytes(to_onnx_bytes(model, ck["preprocess"]["resolution"], {}))
+    raw.write_bytes(to_onnx_bytes(model, res, {}))
     return prepare_for_int8(raw, out)
 
 
@@ -140,9 +148,9 @@ def layer_errors(int8_path: Path, pre: Path, x: np.ndarray) -> list[dict]:
         local = _fake_quant(f, q)
         node, op = producer[t]
         rows.append({"tensor": t, "node": node, "op_type": op,
-                     "channel_sqnr_db": round(_median_channel_sqnr(f, local), 2),
-                     "tensor_sqnr_db": round(_sqnr(f, local), 2),
-                     "vs_float_db": round(_sqnr(f, deq[q["dequantized"]]), 2)})
+                     "channel_sqnr_db": round(median_channel_sqnr(f, local), 2),
+                     "tensor_sqnr_db": round(sqnr(f, local), 2),
+                     "vs_float_db": round(sqnr(f, deq[q["dequantized"]]), 2)})
     return sorted(rows, key=lambda r: r["channel_sqnr_db"])
 
 
@@ -161,7 +169,7 @@ def nodes_keeping_float(links, tensors: list[str]) -> list[str]:
 class Fallback:
     """The int8 graph with the `tensors` (worst first) kept float, and whether it passed the parity floor."""
 
-    proto: object  # onnx.ModelProto, or None when no step passed
+    model: object  # onnx.ModelProto (ONNX) or bytes (TFLite); None when no step was tried
     tensors: list[str]
     nodes: list[str]
     agreement: float
@@ -198,43 +206,68 @@ def fallback(ranked: list[dict], pre: Path, calib: np.ndarray, x: np.ndarray, re
     return last or Fallback(None, [], [], 0.0, False, tried)
 
 
-def _p50_ms(blob: bytes, x: np.ndarray) -> float:
-    from ..runtimes import ort_session
+def _p50_ms(blob: bytes, fmt: str, x: np.ndarray) -> float:
+    from ..runtimes import TfliteRunner, ort_session
     from ..timing import measure
     from .onnx_export import INPUT
 
-    sess = ort_session(blob)
-    feed = {INPUT: x[:1]}
-    return measure(lambda: sess.run(None, feed), min_runs=30, min_seconds=0.5)["p50_ms"]
+    if fmt == "onnx":
+        sess, feed = ort_session(blob), {INPUT: x[:1]}
+        return measure(lambda: sess.run(None, feed), min_runs=30, min_seconds=0.5)["p50_ms"]
+    run = TfliteRunner(blob)
+    return measure(lambda: run(x[:1]), min_runs=30, min_seconds=0.5)["p50_ms"]
 
 
-def repair(art_dir: Path, manifest: dict, calib: np.ndarray, parity: dict, data: str | None = None) -> dict | None:
-    """When an int8 ONNX artifact of `art_dir` misses its agreement floor (`parity`: the verify report), keep its
-    most sensitive tensors float with the smallest count that passes; the artifact is rewritten only then.
-    Returns the record for the manifest (also when nothing passed), or None when there was nothing to repair."""
-    from ..fsutil import atomic_write_bytes
-    from ..verify import parity_inputs
+def _onnx_fallback(art_dir: Path, manifest: dict, calib: np.ndarray, path: Path, xs: np.ndarray,
+                   ref_top1: np.ndarray, min_agreement: float) -> tuple[Fallback, list[dict], bytes | None]:
+    import onnx
+
     from .onnx_export import set_metadata
 
-    failed = next((r for r in parity["artifacts"] if r["format"] == "onnx" and r["precision"] == "int8"
-                   and r["top1_agreement"] < r["tolerance"]["min_agreement"]), None)
-    if failed is None:
-        return None
-    path = art_dir / failed["file"]
-    p = parity_inputs(art_dir, data, parity["samples"])
     with tempfile.TemporaryDirectory() as tmp:
         pre = float_graph(art_dir, manifest, Path(tmp) / "pre.onnx")
-        ranked = layer_errors(path, pre, p.xs[:LAYER_IMAGES])
-        fb = fallback(ranked, pre, calib, p.xs, p.ref.argmax(1), failed["tolerance"]["min_agreement"])
-    record = {"file": failed["file"], "agreement_before": failed["top1_agreement"], **fb.to_dict(),
-              "worst_layers": ranked[:5]}
-    if fb.passed:
-        import onnx
+        ranked = layer_errors(path, pre, xs[:LAYER_IMAGES])
+        fb = fallback(ranked, pre, calib, xs, ref_top1, min_agreement)
+    if not fb.passed:
+        return fb, ranked, None
+    set_metadata(fb.model, {m.key: m.value for m in onnx.load(str(path)).metadata_props})
+    return fb, ranked, fb.model.SerializeToString()
 
-        old = path.read_bytes()
-        set_metadata(fb.proto, {m.key: m.value for m in onnx.load_from_string(old).metadata_props})
-        new = fb.proto.SerializeToString()
-        record.update(size_bytes_before=len(old), size_bytes=len(new), p50_ms_before=round(_p50_ms(old, p.xs), 3),
-                      p50_ms=round(_p50_ms(new, p.xs), 3))
-        atomic_write_bytes(path, new)
-    return record
+
+def repair(art_dir: Path, manifest: dict, calib: np.ndarray, parity: dict, data: str | None = None) -> list[dict]:
+    """Every int8 artifact of `art_dir` that misses its agreement floor (`parity`: the verify report) keeps its most
+    sensitive layers float with the smallest count that passes (ONNX here, TFLite in tflite_layers.py); an artifact
+    is rewritten only then. Returns one record per failing artifact for the manifest (also when nothing passed)."""
+    from ..fsutil import atomic_write_bytes
+    from ..verify import parity_inputs
+    from . import tflite_layers
+
+    failed = [r for r in parity["artifacts"] if r["precision"] == "int8"
+              and r["top1_agreement"] < r["tolerance"]["min_agreement"]]
+    if not failed:
+        return []
+    p = parity_inputs(art_dir, data, parity["samples"])
+    ref_top1 = p.ref.argmax(1)
+    entries = {a["file"]: a for a in manifest["artifacts"]}
+    records = []
+    for f in failed:
+        path, floor = art_dir / f["file"], f["tolerance"]["min_agreement"]
+        record = {"file": f["file"], "agreement_before": f["top1_agreement"]}
+        if f["format"] == "onnx":
+            fb, ranked, new = _onnx_fallback(art_dir, manifest, calib, path, p.xs, ref_top1, floor)
+        elif entries[f["file"]]["input"]["dtype"] == "float32":
+            fb, ranked = tflite_layers.repair(art_dir, manifest, calib, p.xs, ref_top1, floor)
+            new = fb.model if fb.passed else None
+        else:  # a full-integer graph for a microcontroller: a float layer there runs TFLM's reference float kernels
+            records.append({**record, "passed": False, "not_tried": "int8 input/output (a microcontroller graph): "
+                            "a float layer would run on TFLM's reference float kernels; use QAT"})
+            continue
+        record.update(**fb.to_dict(), worst_layers=ranked[:5])
+        if new is not None:
+            old = path.read_bytes()
+            record.update(size_bytes_before=len(old), size_bytes=len(new),
+                          p50_ms_before=round(_p50_ms(old, f["format"], p.xs), 3),
+                          p50_ms=round(_p50_ms(new, f["format"], p.xs), 3))
+            atomic_write_bytes(path, new)
+        records.append(record)
+    return records

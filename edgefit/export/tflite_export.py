@@ -29,6 +29,7 @@ class ConversionFailed(EdgefitError):
 @contextlib.contextmanager
 def _quiet_fds():
     """TensorFlow's converter logs from C++ straight to file descriptors 1 and 2; keep them for errors."""
+    import ctypes
     import sys
 
     sys.stdout.flush()
@@ -40,6 +41,8 @@ def _quiet_fds():
         try:
             yield
         finally:
+            sys.stdout.flush()
+            ctypes.CDLL(None).fflush(None)  # C stdio buffers what the converter printf()s: flush it into the sink
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             os.close(saved[0])
@@ -77,29 +80,36 @@ def import_tensorflow():
     return tensorflow
 
 
-def convert(onnx_path: Path, precisions: list[str], calib_nchw: np.ndarray, io_type: str) -> dict[str, bytes]:
-    """{precision: tflite bytes}. `calib_nchw`: preprocessed (normalized) float32 images."""
+def _onnx2tf(onnx_path: Path, out: Path, calib_nhwc: np.ndarray, int8: bool) -> None:
+    """onnx2tf: the SavedModel and float TFLite files in `out`; the int8 ones too when `int8`."""
     import_tensorflow()
     import onnx2tf
 
-    nhwc = np.ascontiguousarray(calib_nchw.transpose(0, 2, 3, 1)).astype(np.float32)
     log = io.StringIO()
+    npy = out.with_name(out.name + "_calib.npy")
+    np.save(npy, calib_nhwc)
+    try:
+        with (_offline_samples(calib_nhwc), _quiet_fds(), contextlib.redirect_stdout(log),
+              contextlib.redirect_stderr(log)):
+            onnx2tf.convert(
+                input_onnx_file_path=str(onnx_path), output_folder_path=str(out), output_integer_quantized_tflite=int8,
+                custom_input_op_name_np_data_path=[["input", str(npy), [[[[0.0, 0.0, 0.0]]]], [[[[1.0, 1.0, 1.0]]]]]],
+                quant_type="per-channel", input_quant_dtype="int8", output_quant_dtype="int8",
+                non_verbose=True, copy_onnx_input_output_names_to_tflite=True)
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - onnx2tf exits on some errors
+        tail = " | ".join(line for line in log.getvalue().splitlines()[-3:] if line.strip())
+        raise ConversionFailed(f"onnx2tf could not convert {onnx_path.name}: {e!r} {tail}"[:400]) from None
+
+
+def nhwc(x_nchw: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x_nchw.transpose(0, 2, 3, 1)).astype(np.float32)
+
+
+def convert(onnx_path: Path, precisions: list[str], calib_nchw: np.ndarray, io_type: str) -> dict[str, bytes]:
+    """{precision: tflite bytes}. `calib_nchw`: preprocessed (normalized) float32 images."""
     with tempfile.TemporaryDirectory() as tmp:
-        npy = Path(tmp) / "calib.npy"
-        np.save(npy, nhwc)
         out = Path(tmp) / "tf"
-        try:
-            with _offline_samples(nhwc), _quiet_fds(), contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                onnx2tf.convert(
-                    input_onnx_file_path=str(onnx_path), output_folder_path=str(out),
-                    output_integer_quantized_tflite="int8" in precisions,
-                    custom_input_op_name_np_data_path=[["input", str(npy), [[[[0.0, 0.0, 0.0]]]],
-                                                        [[[[1.0, 1.0, 1.0]]]]]],
-                    quant_type="per-channel", input_quant_dtype="int8", output_quant_dtype="int8",
-                    non_verbose=True, copy_onnx_input_output_names_to_tflite=True)
-        except (Exception, SystemExit) as e:  # noqa: BLE001 - onnx2tf exits on some errors
-            tail = " | ".join(line for line in log.getvalue().splitlines()[-3:] if line.strip())
-            raise ConversionFailed(f"onnx2tf could not convert {onnx_path.name}: {e!r} {tail}"[:400]) from None
+        _onnx2tf(onnx_path, out, nhwc(calib_nchw), "int8" in precisions)
         files = {p: OUTPUTS[p] for p in precisions if p in OUTPUTS}
         if "int8" in precisions:
             files["int8"] = INT8_OUTPUTS[io_type]
@@ -111,6 +121,15 @@ def convert(onnx_path: Path, precisions: list[str], calib_nchw: np.ndarray, io_t
             result[p] = f.read_bytes()
         shutil.rmtree(out, ignore_errors=True)
     return result
+
+
+def saved_model(onnx_path: Path, out: Path, calib_nchw: np.ndarray) -> Path:
+    """The TensorFlow SavedModel onnx2tf converts `onnx_path` through (what its int8 TFLite is quantized from),
+    written to the directory `out`."""
+    _onnx2tf(onnx_path, out, nhwc(calib_nchw[:1]), int8=False)
+    if not (out / "saved_model.pb").is_file():
+        raise ConversionFailed(f"onnx2tf did not write a SavedModel for {onnx_path.name}")
+    return out
 
 
 def io_details(data: bytes) -> dict:
