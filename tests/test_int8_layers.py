@@ -57,3 +57,64 @@ def test_verify_layers_ranks_a_planted_outlier_first_and_the_fallback_keeps_it_f
     on_disk = json.loads((art / "edgefit.json").read_text())
     assert on_disk["artifacts"][0]["float_fallback"]["float_tensors"] == fb["float_tensors"]
     assert on_disk["artifacts"][0]["size_bytes"] == (art / "model_int8.onnx").stat().st_size
+
+
+def _tflite_channels(art, tensor):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(art / "model_int8.tflite"))
+    return next(int(t["shape"][-1]) for t in it.get_tensor_details() if t["name"] == tensor)
+
+
+@pytest.mark.slow
+def test_tflite_layers_through_litert_debugger_rank_the_planted_outlier_and_the_denylist_fallback_passes(
+        trained_run, tmp_path):
+    planted, _ = _plant_outlier(trained_run, tmp_path)
+    art = tmp_path / "art"
+    planted_channels = checkpoint.load(planted / "best.pt")["state_dict"]["conv_head.weight"].shape[1]
+    m = export(planted, art, formats="tflite", precisions="int8", calib_samples=64)
+    a = m["artifacts"][0]
+    fb = a["float_fallback"]
+    worst = fb["worst_layers"]  # LiteRT's debugger: each quantized op's own error, worst first
+    assert worst[0]["op_type"] == "CONV_2D" and worst[0]["channel_sqnr_db"] < 5, worst[:3]
+    # its consumers see its lost signal too (0 dB); equal errors rank upstream first
+    assert _tflite_channels(art, worst[0]["tensor"]) == planted_channels  # the planted tensor (names are stable)
+    assert fb["agreement_before"] < 0.98 <= fb["agreement"] and fb["passed"]
+    assert fb["float_tensors"] == [worst[0]["tensor"]] and len(fb["float_nodes"]) == 2  # it and conv_head
+    assert fb["size_bytes"] > fb["size_bytes_before"] and fb["p50_ms"] > 0  # the cost of the float layers
+    assert a["undelegated_ops"] == [] and a["size_bytes"] == (art / "model_int8.tflite").stat().st_size
+    assert m["verify"]["passed"]
+    assert m["verify"]["artifacts"][0]["top1_agreement"] == pytest.approx(fb["agreement"], abs=0.01)
+
+    r = run_cli("verify", art, "--layers", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = json.loads(r.stdout)["artifacts"][0]
+    assert row["layers_calibration"].startswith("as exported (64 images")
+    assert row["requantized_agreement"] == row["artifact_agreement"] == row["top1_agreement"]  # same model rebuilt
+    assert worst[0]["tensor"] not in {x["tensor"] for x in row["layers"]}  # kept float: no quantized op there
+    assert row["layers"][0]["channel_sqnr_db"] > 10  # what is left quantized keeps its signal
+
+
+def _int8_export(passed: bool, top1: float, float_layers: dict):
+    from edgefit.pipeline.records import Evaluated, Exported, Parity
+
+    f = "model_int8.tflite"
+    ex = Exported(files=[f], final=f, io="float", sha256={f: "x"}, macs=1, params=1,
+                  parity=Parity(passed=passed, samples=200, images="val", artifacts=[]), float_layers=float_layers)
+    return ex, Evaluated(test_images=100, float_top1=0.95, artifact_top1={f: top1}, chance=0.1, per_class_images=[],
+                         stats={})
+
+
+def test_build_tries_qat_when_parity_needed_float_layers_and_keeps_the_better_measured_result():
+    from types import SimpleNamespace
+
+    from edgefit.pipeline.steps import int8_lost, score
+
+    budget = SimpleNamespace(min_accuracy=0.8)
+    fallback = _int8_export(True, 0.94, {"model_int8.tflite": 2})
+    assert "2 layer(s) kept float" in int8_lost(*fallback, budget)
+    assert int8_lost(*_int8_export(True, 0.94, {}), budget) is None
+    assert int8_lost(*_int8_export(False, 0.94, {}), budget) == "post-training int8 lost parity or accuracy"
+    assert score(*_int8_export(True, 0.94, {})) > score(*fallback)  # QAT as accurate with no float layer wins
+    assert score(*fallback) > score(*_int8_export(True, 0.93, {}))  # a less accurate QAT does not
+    assert score(*fallback) > score(*_int8_export(False, 0.96, {}))  # nor one that fails parity

@@ -84,6 +84,11 @@ def _onnx2tf(onnx_path: Path, out: Path, calib_nhwc: np.ndarray, int8: bool) -> 
     """onnx2tf: the SavedModel and float TFLite files in `out`; the int8 ones too when `int8`."""
     import_tensorflow()
     import onnx2tf
+    import tf_keras
+
+    # Keras numbers the layers it names (model_3/tf.math.add_142/...) across the process: start from zero, so a
+    # graph's TFLite tensor names are the same in every process (quantization denylists are recorded by name)
+    tf_keras.backend.clear_session()
 
     log = io.StringIO()
     npy = out.with_name(out.name + "_calib.npy")

@@ -64,7 +64,8 @@ class Debugger:
                     denylisted_nodes=list(denylist)))
 
     def layer_errors(self) -> list[dict]:
-        """Every quantized op's output, worst (lowest median channel SQNR) first."""
+        """Every quantized op's output, worst (lowest median channel SQNR) first. A layer fed by a broken one can
+        read as badly (its output range was calibrated on healthy inputs); among equals the upstream one is first."""
         with self._quiet():
             self.dbg.run()
         buf = io.StringIO()
@@ -73,7 +74,7 @@ class Debugger:
         rows = [{"tensor": r["tensor_name"], "node": r["tensor_name"], "op_type": r["op_name"],
                  "channel_sqnr_db": round(float(r["channel_sqnr_db"]), 2),
                  "tensor_sqnr_db": round(float(r["tensor_sqnr_db"]), 2)} for r in csv.DictReader(buf)]
-        return sorted(rows, key=lambda r: r["channel_sqnr_db"])
+        return sorted(rows, key=lambda r: r["channel_sqnr_db"])  # stable: equal errors stay in graph order
 
     def quantized(self, denylist: list[str] | tuple = ()) -> bytes:
         """The int8 model with the ops writing the tensors `denylist` kept float."""
@@ -136,8 +137,8 @@ def layers(art_dir: Path, manifest: dict, path: Path, calib: np.ndarray, x: np.n
     kept float here too, and have no row), and how closely the debugger's own quantization reproduces the artifact
     (top-1 agreement with the reference, both)."""
     art = next(a for a in manifest["artifacts"] if a["file"] == path.name)
-    kept = (art.get("float_fallback") or {}).get("float_nodes", []) if art.get("float_fallback", {}).get("passed") \
-        else []
+    fb = art.get("float_fallback") or {}
+    kept = fb.get("float_nodes", []) if fb.get("passed") else []
     with tempfile.TemporaryDirectory() as tmp:
         dbg = Debugger(art_dir, manifest, calib, x[:LAYER_IMAGES], Path(tmp), kept)
         ranked = dbg.layer_errors()

@@ -172,8 +172,8 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
     evaluated = stages.run("evaluate", {"artifacts": exported.sha256},
                            lambda resume: st.stage_evaluate(art_dir, final_run), rec.Evaluated)
     qat = None
-    if precision == "int8" and (opts.qat == "always" or (opts.qat == "auto" and st.int8_lost(exported, evaluated,
-                                                                                          budget))):
+    lost = st.int8_lost(exported, evaluated, budget) if precision == "int8" else None
+    if precision == "int8" and (opts.qat == "always" or (opts.qat == "auto" and lost)):
         qat_run, qat_art = out / "qat", out / "artifacts-qat"
         trained = stages.run("qat", {"from": source_sha, "epochs": QAT_EPOCHS, "batch_size": opts.batch_size},
                              lambda resume: st.stage_qat(final_run, qat_run, opts, quiet), rec.QatTrained,
@@ -185,9 +185,9 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
         ev_q = stages.run("evaluate_qat", {"artifacts": ex_q.sha256},
                           lambda resume: st.stage_evaluate(qat_art, qat_run), rec.Evaluated)
         kept = st.score(ex_q, ev_q) > st.score(exported, evaluated)
-        qat = rec.QatOutcome(why="forced (--qat always)" if opts.qat == "always" else
-                             "post-training int8 lost parity or accuracy", epochs=QAT_EPOCHS, kept=kept,
-                             before=rec.Int8Result.of(exported, evaluated), after=rec.Int8Result.of(ex_q, ev_q))
+        qat = rec.QatOutcome(why="forced (--qat always)" if opts.qat == "always" else lost, epochs=QAT_EPOCHS,
+                             kept=kept, before=rec.Int8Result.of(exported, evaluated),
+                             after=rec.Int8Result.of(ex_q, ev_q))
         if kept:
             final_run, art_dir, exported, evaluated = qat_run, qat_art, ex_q, ev_q
     benched = stages.run("bench", {"artifacts": exported.sha256, "budget": budget.model_dump(),

@@ -145,6 +145,7 @@ class Exported(Record):
     parity: Parity
     tflm: dict | None = None
     outside_fast_path: dict = field(default_factory=dict)
+    float_layers: dict = field(default_factory=dict)  # {file: layers an int8 artifact keeps float to hold parity}
 
 
 @dataclass(frozen=True)
@@ -189,11 +190,12 @@ class Int8Result(Record):
     agreement: dict[str, float]
     test_top1: dict[str, float]
     float_test_top1: float
+    float_layers: dict = field(default_factory=dict)  # {file: layers kept float by the fallback}
 
     @classmethod
     def of(cls, exported: Exported, evaluated: Evaluated) -> Int8Result:
         return cls(exported.parity.passed, exported.parity.agreement(), evaluated.artifact_top1,
-                   evaluated.float_top1)
+                   evaluated.float_top1, exported.float_layers)
 
 
 @dataclass(frozen=True)

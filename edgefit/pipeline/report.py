@@ -214,6 +214,9 @@ def markdown(rep: dict) -> str:
                 f"{q['why']}: {q['epochs']} epochs of QAT; "
                 + ", ".join(f"`{f}` agreement {b['agreement'][f]:.3f} -> {a['agreement'][f]:.3f}, test top-1 "
                             f"{b['test_top1'][f]:.3f} -> {a['test_top1'][f]:.3f}" for f in a["agreement"])
+                + "".join(f"; float layers in `{f}`: {b.get('float_layers', {}).get(f, 0)} -> "
+                          f"{a.get('float_layers', {}).get(f, 0)}" for f in {**b.get("float_layers", {}),
+                                                                           **a.get("float_layers", {})})
                 + f"; {'kept' if q['kept'] else 'not kept (no better than post-training quantization)'}."]
     e = rep.get("errors")
     if e:

@@ -16,18 +16,26 @@ VAL_FRACTION = TEST_FRACTION = 0.15
 QAT_EPOCHS = 3
 
 
-def int8_lost(exported: Exported, evaluated: Evaluated, budget) -> bool:
-    """Post-training int8 is not good enough: parity failed, or the float model meets min_accuracy on the
-    test split and the final artifact does not."""
+def int8_lost(exported: Exported, evaluated: Evaluated, budget) -> str | None:
+    """Why post-training int8 is not good enough (None: it is): parity failed, the float model meets min_accuracy
+    on the test split and the final artifact does not, or parity held only with layers kept float."""
     from ..verdict import meets
 
     final_top1 = evaluated.artifact_top1[exported.final]
-    return not exported.parity.passed or (not meets("min_accuracy", final_top1, budget.min_accuracy)
-                                          and meets("min_accuracy", evaluated.float_top1, budget.min_accuracy))
+    if not exported.parity.passed or (not meets("min_accuracy", final_top1, budget.min_accuracy)
+                                      and meets("min_accuracy", evaluated.float_top1, budget.min_accuracy)):
+        return "post-training int8 lost parity or accuracy"
+    if exported.float_layers:
+        return (f"post-training int8 held parity only with {max(exported.float_layers.values())} layer(s) kept "
+                "float")
+    return None
 
 
 def score(exported: Exported, evaluated: Evaluated) -> tuple:
-    return exported.parity.passed, evaluated.artifact_top1[exported.final]
+    """The better int8 result is the larger: parity, then test top-1 of the final artifact, then fewer float
+    layers (each costs size and speed)."""
+    return (exported.parity.passed, evaluated.artifact_top1[exported.final],
+            -sum(exported.float_layers.values()))
 
 
 def stage_qat(run_dir: Path, out: Path, opts, quiet: bool) -> QatTrained:
@@ -180,7 +188,9 @@ def stage_export(run_dir: Path, art_dir: Path, formats: str, precision: str, io:
     return Exported(files=files, final=final, io=io, tflm=tflm, sha256={f: file_digest(art_dir / f) for f in files},
                     macs=m["macs"], params=m["params"], parity=parity,
                     outside_fast_path={a["file"]: a.get("undelegated_ops", a.get("float_islands"))
-                                       for a in m["artifacts"] if a["precision"] == "int8"})
+                                       for a in m["artifacts"] if a["precision"] == "int8"},
+                    float_layers={a["file"]: len(a["float_fallback"]["float_tensors"]) for a in m["artifacts"]
+                                  if (a.get("float_fallback") or {}).get("passed")})
 
 
 def stage_evaluate(art_dir: Path, run_dir: Path) -> Evaluated:
