@@ -1,4 +1,5 @@
-"""Per-layer int8 error of an ONNX QDQ artifact, and the fallback that keeps the most sensitive tensors float.
+"""Per-layer int8 error of an ONNX QDQ artifact, and the fallback that keeps the most sensitive tensors float
+(`repair` serves every int8 artifact: TFLite ones go to tflite_layers.py).
 
 Local error: every activation the int8 graph quantizes (each QuantizeLinear's input) is taken from the float
 graph it was quantized from (rebuilt from reference.pt exactly as the export prepared it, so tensor names

@@ -27,7 +27,7 @@ class ConversionFailed(EdgefitError):
 
 
 @contextlib.contextmanager
-def _quiet_fds():
+def quiet_fds():
     """TensorFlow's converter logs from C++ straight to file descriptors 1 and 2; keep them for errors."""
     import ctypes
     import sys
@@ -94,7 +94,7 @@ def _onnx2tf(onnx_path: Path, out: Path, calib_nhwc: np.ndarray, int8: bool) -> 
     npy = out.with_name(out.name + "_calib.npy")
     np.save(npy, calib_nhwc)
     try:
-        with (_offline_samples(calib_nhwc), _quiet_fds(), contextlib.redirect_stdout(log),
+        with (_offline_samples(calib_nhwc), quiet_fds(), contextlib.redirect_stdout(log),
               contextlib.redirect_stderr(log)):
             onnx2tf.convert(
                 input_onnx_file_path=str(onnx_path), output_folder_path=str(out), output_integer_quantized_tflite=int8,

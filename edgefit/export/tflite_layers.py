@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .int8_layers import FALLBACK_STEPS, LAYER_IMAGES, Fallback, int8_source, median_channel_sqnr, sqnr
+from .tflite_export import quiet_fds
 
 
 def _channel_sqnr(f: np.ndarray, q: np.ndarray, scale: float, zero_point: int) -> float:
@@ -53,10 +54,7 @@ class Debugger:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]  # as onnx2tf's int8 conversion sets it up
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.representative_dataset = lambda: ([calib_nhwc[i:i + 1]] for i in range(len(calib_nhwc)))
-        from .tflite_export import _quiet_fds
-
-        self._quiet = _quiet_fds
-        with _quiet_fds():
+        with quiet_fds():
             self.dbg = tf.lite.experimental.QuantizationDebugger(
                 converter=converter, debug_dataset=lambda: ([x_nhwc[i:i + 1]] for i in range(len(x_nhwc))),
                 debug_options=tf.lite.experimental.QuantizationDebugOptions(layer_direct_compare_metrics={
@@ -66,7 +64,7 @@ class Debugger:
     def layer_errors(self) -> list[dict]:
         """Every quantized op's output, worst (lowest median channel SQNR) first. A layer fed by a broken one can
         read as badly (its output range was calibrated on healthy inputs); among equals the upstream one is first."""
-        with self._quiet():
+        with quiet_fds():
             self.dbg.run()
         buf = io.StringIO()
         self.dbg.layer_statistics_dump(buf)  # one row per op: op_name, tensor_name, the metrics
@@ -78,7 +76,7 @@ class Debugger:
 
     def quantized(self, denylist: list[str] | tuple = ()) -> bytes:
         """The int8 model with the ops writing the tensors `denylist` kept float."""
-        with self._quiet():  # setting the options requantizes the debug model too
+        with quiet_fds():  # setting the options requantizes the debug model too
             self.dbg.options = self.tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(denylist))
             return self.dbg.get_nondebug_quantized_model()
 
