@@ -5,7 +5,7 @@ import json
 
 import click
 
-from ..train.config import STRATEGIES
+from ..train.config import MAX_PRUNE, STRATEGIES
 
 
 @click.command("train")
@@ -35,7 +35,7 @@ from ..train.config import STRATEGIES
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--data-cache", default=None, type=click.Path(file_okay=False),
               help="Keep resized images in this folder for later runs (decoding large folders once).")
-@click.option("--prune", type=click.FloatRange(0, 0.9), default=0.0, show_default=True,
+@click.option("--prune", type=click.FloatRange(0, MAX_PRUNE), default=0.0, show_default=True,
               help="Remove this share of every layer's channels (lowest weight magnitude first) from the starting "
                    "network before training: a larger variant made to fit (the build's joint search uses it).")
 @click.option("--out", default=None, help="Run directory [runs/<variant>.<strategy>.<hparams>].")

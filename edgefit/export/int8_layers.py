@@ -155,12 +155,12 @@ def layer_errors(int8_path: Path, pre: Path, x: np.ndarray) -> list[dict]:
     return sorted(rows, key=lambda r: r["channel_sqnr_db"])
 
 
-def nodes_keeping_float(links, tensors: list[str]) -> list[str]:
-    """The nodes that must run float for `tensors` to stay float; `links`: _graph_links of the float graph."""
-    producer, consumers = links
+def nodes_keeping_float(tensors: list[str], readers: dict[str, list[str]], node_of=lambda t: t) -> list[str]:
+    """The nodes that must run float for `tensors` to stay float: each tensor's producer (`node_of`) and every
+    node that reads it (`readers`), or a quantized reader would quantize the tensor again at its input."""
     nodes: list[str] = []
     for t in tensors:
-        for n in [producer[t][0], *consumers.get(t, [])]:
+        for n in [node_of(t), *readers.get(t, [])]:
             if n not in nodes:
                 nodes.append(n)
     return nodes
@@ -182,29 +182,41 @@ class Fallback:
                 "passed": self.passed, "tried": self.tried}
 
 
-def fallback(ranked: list[dict], pre: Path, calib: np.ndarray, x: np.ndarray, ref_top1: np.ndarray,
-             min_agreement: float) -> Fallback:
-    """Requantize `pre` keeping the k worst tensors of `ranked` float, k in FALLBACK_STEPS, until the top-1
-    agreement with the reference on `x` reaches `min_agreement`. The last graph tried is returned if none does."""
-    from ..runtimes import ort_session
-    from .onnx_export import INPUT, quantize_prepared
-
+def smallest_fallback(ranked: list[dict], nodes_for, quantize, agreement_of, min_agreement: float) -> Fallback:
+    """Keep the k worst tensors of `ranked` float, k in FALLBACK_STEPS, until the model's top-1 agreement with the
+    reference reaches `min_agreement`; the last model tried is returned if none does. The runtime's part:
+    `nodes_for(tensors)` -> nodes to keep float, `quantize(nodes)` -> model, `agreement_of(model)` -> agreement."""
     tried, last = [], None
-    links = _graph_links(pre)
     for k in FALLBACK_STEPS:
         if k > len(ranked) or (tried and tried[-1]["tensors"] >= len(ranked)):
             break
         tensors = [r["tensor"] for r in ranked[:k]]
-        nodes = nodes_keeping_float(links, tensors)
-        proto = quantize_prepared(pre, calib, nodes)
-        sess = ort_session(proto.SerializeToString())
-        y = np.concatenate([sess.run(None, {INPUT: x[i:i + 1]})[0] for i in range(len(x))])  # batch 1 graph
-        agreement = float((y.argmax(1) == ref_top1).mean())
+        nodes = nodes_for(tensors)
+        model = quantize(nodes)
+        agreement = agreement_of(model)
         tried.append({"tensors": k, "agreement": round(agreement, 4)})
-        last = Fallback(proto, tensors, nodes, agreement, agreement >= min_agreement, tried)
+        last = Fallback(model, tensors, nodes, agreement, agreement >= min_agreement, tried)
         if last.passed:
             return last
     return last or Fallback(None, [], [], 0.0, False, tried)
+
+
+def fallback(ranked: list[dict], pre: Path, calib: np.ndarray, x: np.ndarray, ref_top1: np.ndarray,
+             min_agreement: float) -> Fallback:
+    """Requantize `pre` (onnxruntime's `nodes_to_exclude`) with the smallest number of worst tensors float whose
+    top-1 agreement with the reference on `x` reaches `min_agreement`."""
+    from ..runtimes import ort_session
+    from .onnx_export import INPUT, quantize_prepared
+
+    producer, consumers = _graph_links(pre)
+
+    def agreement_of(proto) -> float:
+        sess = ort_session(proto.SerializeToString())
+        y = np.concatenate([sess.run(None, {INPUT: x[i:i + 1]})[0] for i in range(len(x))])  # batch 1 graph
+        return float((y.argmax(1) == ref_top1).mean())
+
+    return smallest_fallback(ranked, lambda ts: nodes_keeping_float(ts, consumers, lambda t: producer[t][0]),
+                             lambda nodes: quantize_prepared(pre, calib, nodes), agreement_of, min_agreement)
 
 
 def _p50_ms(blob: bytes, fmt: str, x: np.ndarray) -> float:
@@ -257,8 +269,7 @@ def repair(art_dir: Path, manifest: dict, calib: np.ndarray, parity: dict, data:
         if f["format"] == "onnx":
             fb, ranked, new = _onnx_fallback(art_dir, manifest, calib, path, p.xs, ref_top1, floor)
         elif entries[f["file"]]["input"]["dtype"] == "float32":
-            fb, ranked = tflite_layers.repair(art_dir, manifest, calib, p.xs, ref_top1, floor)
-            new = fb.model if fb.passed else None
+            fb, ranked, new = tflite_layers.repair(art_dir, manifest, calib, p.xs, ref_top1, floor)
         else:  # a full-integer graph for a microcontroller: a float layer there runs TFLM's reference float kernels
             records.append({**record, "passed": False, "not_tried": "int8 input/output (a microcontroller graph): "
                             "a float layer would run on TFLM's reference float kernels; use QAT"})

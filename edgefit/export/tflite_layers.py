@@ -21,7 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .int8_layers import FALLBACK_STEPS, LAYER_IMAGES, Fallback, int8_source, median_channel_sqnr, sqnr
+from .int8_layers import (
+    LAYER_IMAGES,
+    Fallback,
+    int8_source,
+    median_channel_sqnr,
+    nodes_keeping_float,
+    smallest_fallback,
+    sqnr,
+)
 from .tflite_export import quiet_fds
 
 
@@ -95,16 +103,6 @@ def consumers(blob: bytes) -> dict[str, list[str]]:
     return out
 
 
-def ops_keeping_float(reads: dict[str, list[str]], tensors: list[str]) -> list[str]:
-    """The op outputs to denylist for `tensors` to stay float: each tensor and the outputs of its consumers."""
-    nodes: list[str] = []
-    for t in tensors:
-        for n in [t, *reads.get(t, [])]:
-            if n not in nodes:
-                nodes.append(n)
-    return nodes
-
-
 def agreement(blob: bytes, x: np.ndarray, ref_top1: np.ndarray) -> float:
     from ..runtimes import TfliteRunner
 
@@ -112,22 +110,11 @@ def agreement(blob: bytes, x: np.ndarray, ref_top1: np.ndarray) -> float:
 
 
 def fallback(dbg: Debugger, ranked: list[dict], x: np.ndarray, ref_top1: np.ndarray, min_agreement: float) -> Fallback:
-    """The int8 model with the k worst layers of `ranked` float, k in FALLBACK_STEPS, until the top-1 agreement
-    with the reference on `x` reaches `min_agreement`. The last model tried is returned if none does."""
+    """The int8 model (the converter's denylist) with the smallest number of worst layers float whose top-1
+    agreement with the reference on `x` reaches `min_agreement`."""
     reads = consumers(dbg.quantized())
-    tried, last = [], None
-    for k in FALLBACK_STEPS:
-        if k > len(ranked) or (tried and tried[-1]["tensors"] >= len(ranked)):
-            break
-        tensors = [r["tensor"] for r in ranked[:k]]
-        nodes = ops_keeping_float(reads, tensors)
-        blob = dbg.quantized(nodes)
-        a = agreement(blob, x, ref_top1)
-        tried.append({"tensors": k, "agreement": round(a, 4)})
-        last = Fallback(blob, tensors, nodes, a, a >= min_agreement, tried)
-        if last.passed:
-            return last
-    return last or Fallback(None, [], [], 0.0, False, tried)
+    return smallest_fallback(ranked, lambda ts: nodes_keeping_float(ts, reads), dbg.quantized,
+                             lambda blob: agreement(blob, x, ref_top1), min_agreement)
 
 
 def layers(art_dir: Path, manifest: dict, path: Path, calib: np.ndarray, x: np.ndarray, ref_top1: np.ndarray) -> dict:
@@ -145,9 +132,11 @@ def layers(art_dir: Path, manifest: dict, path: Path, calib: np.ndarray, x: np.n
 
 
 def repair(art_dir: Path, manifest: dict, calib: np.ndarray, xs: np.ndarray, ref_top1: np.ndarray,
-           min_agreement: float) -> tuple[Fallback, list[dict]]:
-    """(the fallback, the ranked layers) for the int8 TFLite artifact of `art_dir` that missed `min_agreement`."""
+           min_agreement: float) -> tuple[Fallback, list[dict], bytes | None]:
+    """(the fallback, the ranked layers, the new model when it passed) for the int8 TFLite artifact of `art_dir`
+    that missed `min_agreement`."""
     with tempfile.TemporaryDirectory() as tmp:
         dbg = Debugger(art_dir, manifest, calib, xs[:LAYER_IMAGES], Path(tmp))
         ranked = dbg.layer_errors()
-        return fallback(dbg, ranked, xs, ref_top1, min_agreement), ranked
+        fb = fallback(dbg, ranked, xs, ref_top1, min_agreement)
+        return fb, ranked, fb.model if fb.passed else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..compress import MAX_CHANNEL_RATIO
 from ..errors import BadInput
 
 STRATEGIES = ("auto", "head", "partial", "full")
@@ -17,7 +18,7 @@ OPTIMIZER_WD = {"adamw": 0.05, "sgd": 5e-5}
 # fewer than FULL_FROM -> partial (last stages), else full fine-tuning.
 HEAD_BELOW = 30
 FULL_FROM = 300
-MAX_PRUNE = 0.9  # compress.MAX_CHANNEL_RATIO: beyond it too little of a network is left
+MAX_PRUNE = MAX_CHANNEL_RATIO  # beyond it too little of a network is left
 
 
 @dataclass
