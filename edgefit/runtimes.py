@@ -108,13 +108,26 @@ def torch_logits(model, x, batch: int = 64) -> np.ndarray:
         return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)]).numpy()
 
 
+def loaded(path, runtime: str, load):
+    """`load()`: the runtime's model object; a file the runtime cannot parse is bad input (one line, exit 2)."""
+    from .errors import BadInput
+
+    try:
+        return load()
+    except Exception as e:  # noqa: BLE001 - each runtime raises its own type for a malformed file
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise BadInput(f"{path}: {runtime} cannot load it ({first}); give a model written by "
+                       "`edgefit export` or the runtime's own converter") from None
+
+
 def runner(path: Path, threads: int = 0, meta: dict | None = None):
     """The runner of an artifact file, with the input layout its manifest entry records."""
     path = Path(path)
     meta = meta or manifest_entry(path) or {}
     layout = meta.get("input_layout")
-    return OnnxRunner(path, threads, layout=layout) if path.suffix == ".onnx" else TfliteRunner(path, threads,
-                                                                                                layout=layout)
+    if path.suffix == ".onnx":
+        return loaded(path, "onnxruntime", lambda: OnnxRunner(path, threads, layout=layout))
+    return loaded(path, "litert", lambda: TfliteRunner(path, threads, layout=layout))
 
 
 def top1(path: Path, images, meta: dict | None = None) -> float:

@@ -51,7 +51,10 @@ def parity_inputs(art_dir: Path, data: str | None = None, samples: int = 200) ->
     manifest_path = art_dir / "edgefit.json"
     if not manifest_path.is_file():
         raise BadInput(f"{art_dir} has no edgefit.json; give a directory written by `edgefit export`")
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadInput(f"{manifest_path} is not valid JSON ({e}); export again with `edgefit export`") from None
     ck_path = art_dir / manifest.get("reference_checkpoint", "reference.pt")
     ck = checkpoint.load(ck_path)
     run_dir = manifest["source"].get("run_dir")

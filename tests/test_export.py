@@ -109,6 +109,22 @@ def test_broken_onnx_fails_verify_and_names_the_node(exported, tmp_path):
     assert r.returncode == 1 and consumer.name in r.stdout
 
 
+@pytest.mark.parametrize("file,content,expected", [
+    ("model_int8.tflite", b"not a flatbuffer", "litert cannot load it"),
+    ("model.onnx", b"not a protobuf", "onnxruntime cannot load it"),
+    ("edgefit.json", b"{", "is not valid JSON"),
+])
+def test_corrupt_file_in_an_export_directory_is_bad_input(exported, tmp_path, file, content, expected):
+    out, _ = exported
+    broken = shutil.copytree(out, tmp_path / "broken")
+    (broken / file).write_bytes(content)
+    before = sorted(p.name for p in broken.iterdir())
+    r = run_cli("verify", broken, "--samples", "10")
+    assert r.returncode == 2 and expected in r.stderr and "Traceback" not in r.stderr, r.stderr[-1500:]
+    ours = [line for line in r.stderr.splitlines() if line.startswith("edgefit")]  # LiteRT logs its own INFO lines
+    assert len(ours) == 1 and expected in ours[0] and sorted(p.name for p in broken.iterdir()) == before
+
+
 def test_int8_io(trained, tmp_path):
     manifest = export(trained, tmp_path / "io8", formats="tflite", precisions="int8", io="int8", calib_samples=20,
                       samples=20)

@@ -73,13 +73,9 @@ def onnxruntime_fn(unit, device: str, threads: int, batch: int, data: np.ndarray
 
 
 def _open(unit, load):
-    """The runtime's model object; a file the runtime cannot parse is bad input (one line, exit 2)."""
-    try:
-        return load()
-    except Exception as e:  # noqa: BLE001 - each runtime raises its own type for a malformed file
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise BadInput(f"{unit.path}: {unit.runtime} cannot load it ({first}); give a model written by "
-                       "`edgefit export` or the runtime's own converter") from None
+    from ..runtimes import loaded
+
+    return loaded(unit.path, unit.runtime, load)
 
 
 def litert_fn(unit, device: str, threads: int, batch: int, data: np.ndarray | None, shape=None):
