@@ -3,8 +3,8 @@
 Every artifact runs on the same preprocessed validation images, with its own layout and
 quantization (runtimes.py). Float artifacts are held to a maximum output error relative to the
 output range; every artifact to a top-1 agreement with PyTorch. When a float ONNX artifact fails,
-the first diverging node is found by exposing every intermediate tensor of the artifact and of a
-fresh export of the reference model, and comparing them node by node in graph order.
+the first diverging layer is found by exposing every intermediate tensor of the artifact and of a
+fresh export of the reference model (export/divergence.py; for TFLite, mapped back to the ONNX graph).
 """
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
 
     art_dir = Path(art_dir)
     p = parity_inputs(art_dir, data, samples)
-    manifest, ck, model, xs, labels, n_val, ref = p.manifest, p.ck, p.model, p.xs, p.labels, p.n_val, p.ref
+    manifest, xs, labels, n_val, ref = p.manifest, p.xs, p.labels, p.n_val, p.ref
     out_range = float(ref.max() - ref.min()) or 1.0
     ref_top1 = ref.argmax(1)
     results = []
@@ -113,9 +113,8 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
         if agreement < tol["min_agreement"]:
             r["reasons"].append(f"top-1 agreement {agreement:.3f} < {tol['min_agreement']}")
         r["passed"] = not r["reasons"]
-        if not r["passed"] and art["format"] == "onnx" and art["precision"] == "fp32":
-            r["first_divergence"] = first_divergence(path, model, xs[:1], ck["preprocess"]["resolution"],
-                                                     tol["max_rel_error"])
+        if not r["passed"] and art["precision"] != "int8":
+            r["first_divergence"] = _first_divergence(p, path, art, tol["max_rel_error"] or 1e-4)
         if layers and art["precision"] == "int8":
             r.update(_layers(p, art_dir, path, art))
         results.append(r)
@@ -123,6 +122,16 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
             "accuracy_images": int(n_val), "torch_top1_accuracy": float((ref_top1[:n_val] == labels[:n_val]).mean()),
             "output_range": out_range,
             "artifacts": results}
+
+
+def _first_divergence(p: ParityInputs, path: Path, art: dict, tol: float) -> dict | None:
+    """Where a failing float artifact departs from the reference network (export/divergence.py)."""
+    from .export import divergence
+
+    res = p.ck["preprocess"]["resolution"]
+    if art["format"] == "onnx":
+        return divergence.onnx_first_divergence(path, p.model, p.xs[:1], res, tol)
+    return divergence.tflite_first_divergence(path, p.model, p.xs[:1], res, tol, art.get("input_layout"))
 
 
 def _layers(p: ParityInputs, art_dir: Path, path: Path, art: dict) -> dict:
@@ -158,44 +167,3 @@ def calibration_images(p: ParityInputs) -> tuple[np.ndarray, str]:
         x = split_images(p.source, "train", folder, cal["samples"]).x.numpy().astype(np.float32)
         return x, f"as exported ({len(x)} images, {images})"
     return p.xs, f"the {len(p.xs)} parity images (the export's calibration images are not at hand)"
-
-
-def _all_outputs(proto):
-    import onnx
-
-    m = onnx.ModelProto()
-    m.CopyFrom(proto)
-    have = {o.name for o in m.graph.output}
-    for node in m.graph.node:
-        for o in node.output:
-            if o and o not in have:
-                m.graph.output.append(onnx.ValueInfoProto(name=o))
-                have.add(o)
-    return m
-
-
-def first_divergence(artifact: Path, model, x: np.ndarray, resolution: int, tol: float) -> dict | None:
-    """The first node (graph order) whose output differs from a fresh export of the reference model."""
-    import onnx
-
-    from .export.onnx_export import INPUT, to_onnx_bytes
-    from .runtimes import ort_session
-
-    reference = onnx.load_from_string(to_onnx_bytes(model, resolution, {}))
-    suspect = onnx.load(str(artifact))
-
-    def run(proto):
-        sess = ort_session(_all_outputs(proto).SerializeToString(), optimize=False)
-        names = [o.name for o in sess.get_outputs()]
-        return dict(zip(names, sess.run(names, {INPUT: x}), strict=True))
-
-    ref_vals, sus_vals = run(reference), run(suspect)
-    for node in suspect.graph.node:
-        for o in node.output:
-            if o in ref_vals and o in sus_vals and ref_vals[o].shape == sus_vals[o].shape:
-                a, b = ref_vals[o].astype(np.float64), sus_vals[o].astype(np.float64)
-                scale = float(np.abs(a).max()) or 1.0
-                err = float(np.abs(a - b).max()) / scale
-                if err > (tol or 1e-4):
-                    return {"node": node.name or o, "op_type": node.op_type, "output": o, "max_rel_error": err}
-    return None

@@ -8,7 +8,8 @@ import onnx
 import pytest
 
 from edgefit.export import export
-from edgefit.verify import verify
+from edgefit.export.divergence import tflite_first_divergence
+from edgefit.verify import parity_inputs, verify
 
 from .conftest import run_cli
 
@@ -107,6 +108,46 @@ def test_broken_onnx_fails_verify_and_names_the_node(exported, tmp_path):
     assert not bad["passed"] and bad["first_divergence"]["node"] == consumer.name
     r = run_cli("verify", broken, "--samples", "10")
     assert r.returncode == 1 and consumer.name in r.stdout
+
+
+def _transpose_depthwise_kernel(tflite: Path, k: int) -> None:
+    """Plant a conversion bug in a float TFLite file: the k-th depthwise kernel's spatial axes swapped (the
+    kind of layout slip an ONNX -> TFLite converter makes)."""
+    from edgefit.export.tflite_export import import_tensorflow
+
+    import_tensorflow()  # in edgefit's import order (tflite_export.import_tensorflow says why)
+    from tensorflow.lite.tools import flatbuffer_utils as fb
+
+    m = fb.read_model_from_bytearray(bytearray(tflite.read_bytes()))
+    g = m.subgraphs[0]
+    op = [o for o in g.operators if fb.opcode_to_name(m, o.opcodeIndex) == "DEPTHWISE_CONV_2D"][k]
+    w = g.tensors[op.inputs[1]]
+    kernel = np.frombuffer(bytes(m.buffers[w.buffer].data), dtype=np.float32).reshape(w.shape)
+    m.buffers[w.buffer].data = np.ascontiguousarray(kernel.transpose(0, 2, 1, 3)).tobytes()
+    tflite.write_bytes(bytes(fb.convert_object_to_bytearray(m)))
+
+
+def test_broken_float_tflite_fails_verify_and_maps_the_first_diverging_layer_back_to_onnx(exported, tmp_path):
+    out, _ = exported
+    broken = shutil.copytree(out, tmp_path / "broken")
+    proto = onnx.load(str(out / "model.onnx"))  # the graph the float TFLite was converted from
+    depthwise = [n for n in proto.graph.node if n.op_type == "Conv"
+                 and next(a.i for a in n.attribute if a.name == "group") > 1]
+    k = len(depthwise) // 2
+    _transpose_depthwise_kernel(broken / "model.tflite", k)
+    report = verify(broken, samples=20)
+    by_file = {r["file"]: r for r in report["artifacts"]}
+    bad = by_file["model.tflite"]
+    assert not bad["passed"] and by_file["model_fp16.tflite"]["passed"] and by_file["model.onnx"]["passed"]
+    d = bad["first_divergence"]
+    assert d["node"] == depthwise[k].name and d["op_type"] == "Conv", d
+    assert d["max_rel_error"] > 1e-2 and "depthwise" in d["tflite_tensor"]
+    producer = next(n for n in proto.graph.node if depthwise[k].input[0] in n.output)  # the layer before it matched
+    assert [m["onnx"] for m in d["inputs_matched"]] == [producer.output[0]]
+    intact = parity_inputs(out, samples=1)  # the intact file has no diverging layer
+    assert tflite_first_divergence(out / "model.tflite", intact.model, intact.xs, 96, 1e-4) is None
+    r = run_cli("verify", broken, "--samples", "10")
+    assert r.returncode == 1 and f"first diverging layer: {depthwise[k].name}" in r.stdout, r.stdout
 
 
 @pytest.mark.parametrize("file,content,expected", [

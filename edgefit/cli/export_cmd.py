@@ -16,8 +16,10 @@ def _print_report(report: dict) -> None:
                    f"top-1 {r['top1_accuracy']:.3f}  {status}")
         d = r.get("first_divergence")
         if d:
-            click.echo(f"    first diverging node: {d['node']} ({d['op_type']}, output {d['output']}, "
-                       f"rel err {d['max_rel_error']:.1e})")
+            err = (f"rel err {d['max_rel_error']:.1e}" if d["max_rel_error"] is not None
+                   else "no TFLite tensor of its shape")
+            twin = f"; TFLite tensor {d['tflite_tensor']} ({d['mapped']})" if d.get("tflite_tensor") else ""
+            click.echo(f"    first diverging layer: {d['node']} ({d['op_type']}, output {d['output']}, {err}){twin}")
         if "layers" in r:
             _print_layers(r)
 
