@@ -125,3 +125,81 @@ def test_pruning_to_a_budget_predicts_latency_with_its_profile(profile, write_bu
     pruned = pruned_copy(model, v.resolution, ratio, 8)
     assert tried[-1]["fps"] == pytest.approx(1000 / prof.predict_ms(model_graph(pruned, v.resolution, budget).kernels),
                                              rel=1e-3)
+
+
+@pytest.fixture(scope="module")
+def tflite_net(tmp_path_factory):
+    """An untrained zoo network converted as export converts it, from an ONNX file not named model.onnx
+    (onnx2tf names its outputs after the input file)."""
+    import torch
+
+    from edgefit import zoo
+    from edgefit.benchmark.latency_profile import noise
+    from edgefit.export.deploy_form import deploy_form
+    from edgefit.export.onnx_export import to_onnx_bytes
+    from edgefit.export.tflite_export import convert
+
+    d = tmp_path_factory.mktemp("tfl")
+    v = zoo.get_variant("mobilenet_v2_0.35_96")
+    torch.manual_seed(0)
+    onnx_path = d / "probe.onnx"
+    onnx_path.write_bytes(to_onnx_bytes(deploy_form(zoo.build_model(v, 10).eval()), v.resolution, {}))
+    blob = convert(onnx_path, ["fp32"], noise((2, 3, 96, 96)), "float")["fp32"]
+    (d / "probe.tflite").write_bytes(blob)
+    return d, blob
+
+
+def test_litert_kernels_are_cut_from_the_network_itself_and_compute_what_they_compute_there(tflite_net):
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgefit.benchmark.tflite_kernels import _Graph, kernels_of
+
+    _, blob = tflite_net
+    g = _Graph(blob)
+    ks = kernels_of(blob)
+    assert len(ks) == len(g.kernels) and sum(map(len, g.kernels)) == len(g.ops)
+    assert all(g.names[k[0]] == "PAD" for k in g.kernels if len(k) == 2)  # a PAD goes with the conv it feeds
+    assert "PAD" not in {k["op"] for k in ks} and any(len(k) == 2 for k in g.kernels)
+    for k in ks:
+        if k["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D"):  # OIHW weights, NCHW activations, as onnxruntime's
+            assert k["inputs"][1][0] == k["output"][1] and len(k["output"]) == 4
+            assert k["inputs"][1][1] == (1 if k["op"] == "DEPTHWISE_CONV_2D" else k["inputs"][0][1])
+    whole = Interpreter(model_content=blob, experimental_preserve_all_tensors=True)
+    whole.allocate_tensors()
+    inp = whole.get_input_details()[0]
+    whole.set_tensor(inp["index"], np.random.default_rng(0).standard_normal(inp["shape"]).astype(np.float32))
+    whole.invoke()
+    for kernel in (g.kernels[len(g.kernels) // 2], next(k for k in g.kernels if len(k) == 2)):
+        alone = Interpreter(model_content=g.alone(kernel))
+        alone.allocate_tensors()
+        (src,), out = alone.get_input_details(), alone.get_output_details()[0]
+        feed = int(next(t for t in g.ops[kernel[0]].inputs if not g._constant(int(t))))
+        alone.set_tensor(src["index"], whole.get_tensor(feed))
+        alone.invoke()
+        np.testing.assert_allclose(alone.get_tensor(out["index"]),
+                                   whole.get_tensor(int(g.ops[kernel[-1]].outputs[0])), rtol=1e-5, atol=1e-5)
+
+
+def test_a_litert_profile_predicts_a_tflite_artifact_from_its_own_kernels(tflite_net, write_budget):
+    from edgefit.benchmark.latency_model import fit, stored
+    from edgefit.benchmark.latency_profile import MODEL_VERSION, SCHEMA, load_profile
+    from edgefit.benchmark.tflite_kernels import kernels_of, profile_network
+
+    d, blob = tflite_net
+    kernels, ms = profile_network(blob, 1)
+    assert all(k["us"] > 0 for k in kernels) and 0.3 < sum(k["us"] for k in kernels) / 1000 / ms < 3
+    # networks made of the real kernel samples (prefixes of this one) with a known network term
+    nets = [{"name": f"part{n}", "kernels": kernels[:n], "measured_ms": sum(k["us"] for k in kernels[:n]) / 1000
+             * 1.1 + 0.05} for n in range(8, len(kernels) + 1, 4)]
+    (d / "p.json").write_text(json.dumps({"schema": SCHEMA, "model_version": MODEL_VERSION, "runtime": "litert",
+                                          "precision": "fp32", "threads": 1, "model": stored(fit(nets))}))
+    budget = write_budget(BASE + f"latency_profile: {d / 'p.json'}\n")
+    b = run_cli("bench", d / "probe.tflite", d / "probe.onnx", "--budget", budget, "--json", "--min-runs", "3",
+                "--min-seconds", "0.01")
+    assert b.returncode in (0, 1), b.stderr[-2000:]
+    lines = {(ln["model"], ln["constraint"]): ln for ln in json.loads(b.stdout)["budget"]["lines"]}
+    fps = lines[("probe.tflite", "target_fps")]  # a bare .tflite: no MAC count, the profile needs none
+    assert "latency profile p.json (litert fp32" in fps["note"], fps
+    assert fps["value"] == pytest.approx(1000 / load_profile(d / "p.json").predict_ms(kernels_of(blob)), rel=1e-3)
+    assert "not applied: the network runs onnxruntime fp32" in lines[("probe.onnx", "target_fps")]["note"]

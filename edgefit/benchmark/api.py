@@ -81,7 +81,7 @@ def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | 
     from ..costs import peak_ram_bytes, predict_latency, ram_how
     from ..precision import Precision
     from ..verdict import Figure, Figures, judge
-    from .latency_profile import graph_for
+    from .latency_profile import graph_for, load_profile
 
     name = row["model"]
     macs = (unit.meta or {}).get("macs") or (stats or {}).get("macs")
@@ -95,9 +95,10 @@ def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | 
         int8_for = ((unit.manifest or {}).get("int8_graph") or {}).get("for", "tflite-micro")
         ram = Figure(peak_ram_bytes(stats, precision, io, int8_for) / 1024, ram_how(precision, io))
     ram, ram_predicted = measured_ram(unit.path, precision, ram) if budget.ram_kb is not None else (ram, None)
-    if stats or macs:
-        latency = predict_latency(stats or {"macs": macs}, budget,
-                                  graph_for(unit.path, unit.runtime, (unit.meta or {}).get("precision"), budget))
+    graph = graph_for(unit.path, unit.runtime, (unit.meta or {}).get("precision"), budget)
+    if stats or macs or (graph and graph.kernels and budget.latency_profile  # a profile needs no MAC count
+                         and load_profile(budget.latency_profile).covers(graph.runtime, graph.precision)):
+        latency = predict_latency(stats or {"macs": macs or 0}, budget, graph)
         latency = Figure(latency.value, "predicted on the target: " + latency.how)
     kb = row["size_bytes"] / 1024
     figs = Figures(storage_kb=Figure(kb, f"file {kb:.1f} KB", measured=True), ram_kb=ram, latency_ms=latency,

@@ -60,7 +60,7 @@ def _timer(runtime: str, model, shape, tmp: Path, name: str, threads: int):
 
     if xn.ndim != 4:
         return None  # onnx2tf's NHWC conversion is for image inputs; dense is timed on the other runtimes
-    tfl = TfliteRunner(convert(onnx_path, ["fp32"], xn, "float")["fp32"], threads)
+    tfl = TfliteRunner(convert(onnx_path, ["fp32"], xn, "float")["fp32"], threads, layout="NHWC")  # onnx2tf: NHWC
     return lambda: tfl(xn)
 
 

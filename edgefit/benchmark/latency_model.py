@@ -2,9 +2,9 @@
 kernel's type and shape, plus a per-network overhead. Stored as LightGBM's own text format inside the
 profile's JSON: nothing to unpickle.
 
-Features per kernel (onnxruntime's op after fusion: Conv, Gemm, Mul, ReorderInput, ...): the op type
-(categorical), channels in/out, spatial size in/out, kernel area, groups, stride, MACs, elements in/out,
-whether it is depthwise, whether an activation was fused into it. Target: log(time). A network's
+Features per kernel (onnxruntime's op after fusion: Conv, Gemm, Mul, ReorderInput, ...; LiteRT's: CONV_2D,
+...): the op type (categorical), channels in/out, spatial size in/out, kernel area, groups, stride, MACs,
+elements in/out, whether it is depthwise, whether an activation was fused into it. Target: log(time). A network's
 prediction is scale x the sum of its kernels' + a + b x kernels: the profiler's own cost per kernel
 inflates profiled times, and scheduling and memory planning between kernels add to them; the three are
 fitted on measured network latencies (unprofiled), minimizing the relative error.
@@ -36,15 +36,16 @@ def features(k: dict, ops: list[str]) -> list[float]:
     cin, hin, win = _chw(x)
     cout, hout, wout = _chw(k["output"])
     area = groups = 1
-    if k["op"] in ("Conv", "FusedConv", "QLinearConv") and len(w) == 4:
+    if k["op"] in ("Conv", "FusedConv", "QLinearConv", "CONV_2D", "DEPTHWISE_CONV_2D") and len(w) == 4:
         area, groups = w[2] * w[3], max(1, cin // max(w[1], 1))
         macs = cout * hout * wout * w[1] * area
-    elif k["op"] in ("Gemm", "MatMul", "FusedGemm"):
+    elif k["op"] in ("Gemm", "MatMul", "FusedGemm", "FULLY_CONNECTED"):
         macs = cin * cout
     else:
         macs = cout * hout * wout
     op = ops.index(k["op"]) if k["op"] in ops else len(ops)  # a type never fitted: its own unseen category
-    fused = float("act" in k["node"] or "Clip" in k["node"] or "Relu" in k["node"])
+    fused = float(k["fused_act"] if "fused_act" in k else  # LiteRT records it; onnxruntime names it in the node
+                  "act" in k["node"] or "Clip" in k["node"] or "Relu" in k["node"])
     return [op, cin, hin * win, cout, hout * wout, area, groups, hin / max(hout, 1), macs, cin * hin * win,
             cout * hout * wout, float(groups > 1 and groups == cin), fused]
 

@@ -2,8 +2,10 @@
 latency model (latency_model.py) and writes it with where and how it was measured; a budget names it with
 `latency_profile: FILE` and every latency prediction that can use it does (costs.predict_latency).
 
-What a prediction needs is the network's kernel list in the profile's runtime and precision (kernels.py):
-one profiled run on the host enumerates onnxruntime's optimized graph (its times are not used).
+What a prediction needs is the network's kernel list in the profile's runtime and precision: for
+onnxruntime one profiled run on the host enumerates its optimized graph (kernels.py; its times are not used);
+for LiteRT the TFLite flatbuffer lists them (tflite_kernels.py), so a zoo variant or a pruned network is first
+converted as export converts it (onnx2tf, 10-30 s each; zoo variants are cached).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from ..errors import BadInput
 
 SCHEMA = "edgefit-latency-profile/1"
 MODEL_VERSION = 1  # the latency model's features; a profile with another version is stale
-RUNTIMES = ("onnxruntime",)
+RUNTIMES = ("onnxruntime", "litert")
 PRECISIONS = ("fp32", "int8")
 MIN_NETWORKS = 6
 HOLDOUT_EVERY = 5  # every 5th sampled network is held out to report the fit quality
@@ -49,14 +51,58 @@ def network_onnx(model, resolution: int, precision: str) -> bytes:
         return out.read_bytes()
 
 
-def variant_graph(v, num_classes: int, precision: str) -> tuple[bytes, object]:
-    """(the ONNX graph of zoo variant `v`, untrained, as export writes it at `precision`; a seeded input)."""
+def network_tflite(model, resolution: int, precision: str) -> bytes:
+    """The TFLite model edgefit exports for `model` at `precision` (int8: the LiteRT int8 form, noise-calibrated,
+    float input and output)."""
+    import tempfile
+
+    from ..export.deploy_form import deploy_form
+    from ..export.onnx_export import to_onnx_bytes
+    from ..export.tflite_export import convert
+
+    form = deploy_form(model, "litert" if precision == "int8" else None)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "model.onnx"
+        src.write_bytes(to_onnx_bytes(form, resolution, {}))
+        return convert(src, [precision], noise((CALIB_NOISE, 3, resolution, resolution)), "float")[precision]
+
+
+def network(model, resolution: int, precision: str, runtime: str) -> bytes:
+    """The deployed network (ONNX or TFLite bytes) of a torch model for `runtime` at `precision`."""
+    return (network_tflite if runtime == "litert" else network_onnx)(model.eval(), resolution, precision)
+
+
+def list_kernels(blob: bytes, runtime: str, threads: int, resolution: int) -> list[dict]:
+    """The kernel list of a deployed network (times not used)."""
+    if runtime == "litert":
+        from .tflite_kernels import kernels_of
+
+        return kernels_of(blob)
+    from .kernels import kernels_of
+
+    return kernels_of(blob, noise((1, 3, resolution, resolution)), threads)
+
+
+def sample_network(blob: bytes, runtime: str, threads: int, resolution: int) -> tuple[list[dict], float]:
+    """(timed kernels, the network's measured ms) on this host."""
+    if runtime == "litert":
+        from .tflite_kernels import profile_network
+
+        return profile_network(blob, threads)
+    from .kernels import profile_network
+
+    return profile_network(blob, noise((1, 3, resolution, resolution)), threads)
+
+
+def variant_graph(v, num_classes: int, precision: str, runtime: str = "onnxruntime") -> tuple[bytes, object]:
+    """(the deployed graph of zoo variant `v`, untrained, as export writes it at `precision` for `runtime`; a
+    seeded input)."""
     import torch
 
     from .. import zoo
 
     torch.manual_seed(0)
-    blob = network_onnx(zoo.build_model(v, num_classes).eval(), v.resolution, precision)
+    blob = network(zoo.build_model(v, num_classes), v.resolution, precision, runtime)
     return blob, noise((1, 3, v.resolution, v.resolution))
 
 
@@ -67,12 +113,10 @@ def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", thr
     held out of a first fit; the stored model is then fitted on all of them."""
     from .. import zoo
     from . import machine
-    from .kernels import profile_network
     from .latency_model import fit, predict_ms, stored
 
     if runtime not in RUNTIMES:
-        raise BadInput(f"--runtime {runtime}: latency profiles sample onnxruntime kernels only for now (LiteRT's "
-                       "Python interpreter has no per-op profiler); use --runtime onnxruntime")
+        raise BadInput(f"--runtime {runtime}: latency profiles sample {' or '.join(RUNTIMES)} kernels")
     if precision not in PRECISIONS:
         raise BadInput(f"--precision {precision}: choose {' or '.join(PRECISIONS)}")
     if threads < 1:
@@ -91,8 +135,8 @@ def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", thr
         per_net = (elapsed - first) / (len(nets) - 1) if len(nets) > 1 else first
         if nets and (elapsed + 2 * per_net > limit if len(nets) >= MIN_NETWORKS else elapsed > limit):
             break
-        blob, x = variant_graph(v, 1000, precision)
-        kernels, ms = profile_network(blob, x, threads)
+        blob, _ = variant_graph(v, 1000, precision, runtime)
+        kernels, ms = sample_network(blob, runtime, threads, v.resolution)
         nets.append({"name": v.name, "kernels": kernels, "measured_ms": ms})
         first = first or time.perf_counter() - t0
         if progress:
@@ -188,21 +232,33 @@ def artifact_graph(path: Path, precision: str | None, prof: Profile):
                  kernels_of(blob, noise(dims), prof.threads))
 
 
+def tflite_graph(path: Path, precision: str | None, prof: Profile):
+    """The costs.Graph of a TFLite artifact: its kernel list read from the flatbuffer. `precision`: the
+    manifest's, else int8 when the file name says so."""
+    from ..costs import Graph
+    from .tflite_kernels import kernels_of
+
+    precision = precision or ("int8" if "int8" in Path(path).name else "fp32")
+    if not prof.covers("litert", precision):
+        return Graph("litert", precision, None)
+    return Graph("litert", precision, kernels_of(Path(path).read_bytes()))
+
+
 def zoo_graphs(variants, num_classes: int, precision: str, prof: Profile, progress=None) -> dict:
     """{variant name: costs.Graph} of `variants` deployed at `precision`: with no kernel list when the profile
     is for another precision (the figure then says so), else the kernel lists from the cache in edgefit's
-    cache folder or listed now (one export and one profiled run per variant, ~1-3 s each)."""
+    cache folder or listed now (one export per variant: onnxruntime ~1-3 s, LiteRT 10-30 s through onnx2tf)."""
     from importlib import metadata
 
     from ..costs import Graph, cache_dir
     from ..fsutil import atomic_write_json
-    from .kernels import kernels_of
 
     if not prof.covers(prof.runtime, precision):
         return {v.name: Graph(prof.runtime, precision, None) for v in variants}
 
-    key = f"kernels-{prof.runtime}-{prof.precision}-{num_classes}c-ort{metadata.version('onnxruntime')}"
-    path = cache_dir() / f"{key}.json"
+    lib = (f"tf{metadata.version('tensorflow')}-onnx2tf{metadata.version('onnx2tf')}" if prof.runtime == "litert"
+           else f"ort{metadata.version('onnxruntime')}")
+    path = cache_dir() / f"kernels-{prof.runtime}-{prof.precision}-{num_classes}c-{lib}.json"
     cached = {}
     if path.is_file():
         try:
@@ -213,11 +269,10 @@ def zoo_graphs(variants, num_classes: int, precision: str, prof: Profile, progre
     for i, v in enumerate(missing):
         if progress:
             progress(i, len(missing), f"kernels of {v.name}")
-        blob, x = variant_graph(v, num_classes, prof.precision)
-        cached[v.name] = kernels_of(blob, x, prof.threads)
-    if missing:
+        blob, _ = variant_graph(v, num_classes, prof.precision, prof.runtime)
+        cached[v.name] = list_kernels(blob, prof.runtime, prof.threads, v.resolution)
         try:
-            atomic_write_json(path, cached)
+            atomic_write_json(path, cached)  # after each: a long LiteRT listing that is cut off is not lost
         except OSError:
             pass  # a read-only cache is slower, not wrong
     return {v.name: Graph(prof.runtime, prof.precision, cached[v.name]) for v in variants}
@@ -225,11 +280,11 @@ def zoo_graphs(variants, num_classes: int, precision: str, prof: Profile, progre
 
 def model_graph(model, resolution: int, budget):
     """The costs.Graph of a torch network (e.g. a pruned one, which no cache holds) deployed at the budget's
-    precision, for its latency profile: None without a profile. One export and one profiled run (~1-3 s)."""
+    precision, for its latency profile: None without a profile. One export and one kernel listing (onnxruntime
+    ~1-3 s; LiteRT 10-30 s through onnx2tf)."""
 
     from ..costs import Graph
     from ..precision import Precision
-    from .kernels import kernels_of
 
     if not budget.latency_profile:
         return None
@@ -237,8 +292,8 @@ def model_graph(model, resolution: int, budget):
     precision = Precision.parse(budget.precision).value
     if not prof.covers(prof.runtime, precision):
         return Graph(prof.runtime, precision, None)
-    blob = network_onnx(model.eval(), resolution, precision)
-    return Graph(prof.runtime, precision, kernels_of(blob, noise((1, 3, resolution, resolution)), prof.threads))
+    blob = network(model, resolution, precision, prof.runtime)
+    return Graph(prof.runtime, precision, list_kernels(blob, prof.runtime, prof.threads, resolution))
 
 
 def graph_for(path: Path, runtime: str, precision: str | None, budget):
@@ -248,6 +303,9 @@ def graph_for(path: Path, runtime: str, precision: str | None, budget):
 
     if not budget.latency_profile:
         return None
+    prof = load_profile(budget.latency_profile)
+    if runtime == "litert":
+        return tflite_graph(Path(path), precision, prof)
     if runtime != "onnxruntime":
         return Graph(runtime, precision or ("int8" if "int8" in Path(path).name else "fp32"), None)
-    return artifact_graph(Path(path), precision, load_profile(budget.latency_profile))
+    return artifact_graph(Path(path), precision, prof)

@@ -18,8 +18,9 @@ import numpy as np
 from ..errors import EdgefitError
 from ..fsutil import atomic_write_bytes
 
-OUTPUTS = {"fp32": "model_float32.tflite", "fp16": "model_float16.tflite"}
-INT8_OUTPUTS = {"float": "model_integer_quant.tflite", "int8": "model_full_integer_quant.tflite"}
+# onnx2tf names its files after the ONNX file: <stem>_float32.tflite, ...
+OUTPUTS = {"fp32": "float32.tflite", "fp16": "float16.tflite"}
+INT8_OUTPUTS = {"float": "integer_quant.tflite", "int8": "full_integer_quant.tflite"}
 
 
 class ConversionFailed(EdgefitError):
@@ -120,9 +121,9 @@ def convert(onnx_path: Path, precisions: list[str], calib_nchw: np.ndarray, io_t
             files["int8"] = INT8_OUTPUTS[io_type]
         result = {}
         for p, name in files.items():
-            f = out / name
+            f = out / f"{onnx_path.stem}_{name}"
             if not f.is_file():
-                raise ConversionFailed(f"onnx2tf did not write {name}")
+                raise ConversionFailed(f"onnx2tf did not write {f.name}")
             result[p] = f.read_bytes()
         shutil.rmtree(out, ignore_errors=True)
     return result
