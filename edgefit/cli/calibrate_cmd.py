@@ -14,8 +14,8 @@ import click
 @click.option("--min-seconds", type=float, default=1.0, show_default=True, help="Timing per network.")
 @click.option("--out", default=None, help="Write a budget snippet (flops_per_sec, op_flops_per_sec) here.")
 @click.option("--profile", "profile_out", default=None, metavar="PROFILE",
-              help="Also sample kernels, fit a latency profile and write it here (JSON); a budget names it with "
-                   "latency_profile.")
+              help="Also sample kernels (onnxruntime or litert), fit a latency profile and write it here (JSON); "
+                   "a budget names it with latency_profile.")
 @click.option("--precision", default="fp32", show_default=True, help="With --profile: fp32 or int8 graphs.")
 @click.option("--budget-minutes", type=float, default=10.0, show_default=True,
               help="With --profile: sampling stops when this is nearly spent.")
