@@ -57,7 +57,7 @@ def _networks():
 
 
 def sample(out: Path | None) -> list[dict]:
-    from edgefit.benchmark.latency_profile import network, sample_network
+    from edgefit.benchmark.latency_profile import network, network_ms, sample_network
 
     if out and out.is_file():
         return json.loads(out.read_text())
@@ -71,22 +71,11 @@ def sample(out: Path | None) -> list[dict]:
               flush=True)
     wall = time.perf_counter() - t0
     for n, blob in zip(nets, blobs, strict=True):  # the second, later measurement of the ground truth
-        n["measured_again_ms"] = _network_ms(blob, n["resolution"])
+        n["measured_again_ms"] = network_ms(blob, RUNTIME, THREADS, n["resolution"])
         n["sampling_wall_s"] = round(wall, 1)
     if out:
         out.write_text(json.dumps(nets))
     return nets
-
-
-def _network_ms(blob: bytes, res: int) -> float:
-    if RUNTIME == "litert":
-        from edgefit.benchmark.tflite_kernels import network_ms
-
-        return network_ms(blob, THREADS)
-    from edgefit.benchmark.kernels import network_ms
-    from edgefit.benchmark.latency_profile import noise
-
-    return network_ms(blob, noise((1, 3, res, res)), THREADS)
 
 
 def _share(errs: list[float]) -> dict:

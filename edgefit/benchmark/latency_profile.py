@@ -94,16 +94,26 @@ def sample_network(blob: bytes, runtime: str, threads: int, resolution: int) -> 
     return profile_network(blob, noise((1, 3, resolution, resolution)), threads)
 
 
-def variant_graph(v, num_classes: int, precision: str, runtime: str = "onnxruntime") -> tuple[bytes, object]:
-    """(the deployed graph of zoo variant `v`, untrained, as export writes it at `precision` for `runtime`; a
-    seeded input)."""
+def network_ms(blob: bytes, runtime: str, threads: int, resolution: int) -> float:
+    """The deployed network's latency on this host, timed whole (no profiler), median of three sessions."""
+    if runtime == "litert":
+        from .tflite_kernels import network_ms as tflite_ms
+
+        return tflite_ms(blob, threads)
+    from .kernels import network_ms as onnx_ms
+
+    return onnx_ms(blob, noise((1, 3, resolution, resolution)), threads)
+
+
+def variant_graph(v, num_classes: int, precision: str, runtime: str = "onnxruntime") -> bytes:
+    """The deployed graph of zoo variant `v`, untrained (seeded), as export writes it at `precision` for
+    `runtime`."""
     import torch
 
     from .. import zoo
 
     torch.manual_seed(0)
-    blob = network(zoo.build_model(v, num_classes), v.resolution, precision, runtime)
-    return blob, noise((1, 3, v.resolution, v.resolution))
+    return network(zoo.build_model(v, num_classes), v.resolution, precision, runtime)
 
 
 def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", threads: int = 1,
@@ -135,7 +145,7 @@ def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", thr
         per_net = (elapsed - first) / (len(nets) - 1) if len(nets) > 1 else first
         if nets and (elapsed + 2 * per_net > limit if len(nets) >= MIN_NETWORKS else elapsed > limit):
             break
-        blob, _ = variant_graph(v, 1000, precision, runtime)
+        blob = variant_graph(v, 1000, precision, runtime)
         kernels, ms = sample_network(blob, runtime, threads, v.resolution)
         nets.append({"name": v.name, "kernels": kernels, "measured_ms": ms})
         first = first or time.perf_counter() - t0
@@ -269,7 +279,7 @@ def zoo_graphs(variants, num_classes: int, precision: str, prof: Profile, progre
     for i, v in enumerate(missing):
         if progress:
             progress(i, len(missing), f"kernels of {v.name}")
-        blob, _ = variant_graph(v, num_classes, prof.precision, prof.runtime)
+        blob = variant_graph(v, num_classes, prof.precision, prof.runtime)
         cached[v.name] = list_kernels(blob, prof.runtime, prof.threads, v.resolution)
         try:
             atomic_write_json(path, cached)  # after each: a long LiteRT listing that is cut off is not lost
