@@ -154,7 +154,7 @@ def predict_latency(stats: dict, budget: Budget, graph: Graph | None = None) -> 
         from .benchmark.latency_profile import load_profile
 
         prof = load_profile(budget.latency_profile)
-        if graph is not None and graph.kernels and prof.covers(graph.runtime, graph.precision):
+        if prof.applies_to(graph):
             return Figure(prof.predict_ms(graph.kernels), f"{prof.label}, {len(graph.kernels)} kernels")
         if graph is None:
             why = "no kernel list for this network"

@@ -96,8 +96,7 @@ def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | 
         ram = Figure(peak_ram_bytes(stats, precision, io, int8_for) / 1024, ram_how(precision, io))
     ram, ram_predicted = measured_ram(unit.path, precision, ram) if budget.ram_kb is not None else (ram, None)
     graph = graph_for(unit.path, unit.runtime, (unit.meta or {}).get("precision"), budget)
-    if stats or macs or (graph and graph.kernels and budget.latency_profile  # a profile needs no MAC count
-                         and load_profile(budget.latency_profile).covers(graph.runtime, graph.precision)):
+    if stats or macs or (graph and load_profile(budget.latency_profile).applies_to(graph)):  # it needs no MACs
         latency = predict_latency(stats or {"macs": macs or 0}, budget, graph)
         latency = Figure(latency.value, "predicted on the target: " + latency.how)
     kb = row["size_bytes"] / 1024

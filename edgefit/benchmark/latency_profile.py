@@ -178,6 +178,10 @@ class Profile:
     def covers(self, runtime: str, precision: str) -> bool:
         return runtime == self.runtime and precision == self.precision
 
+    def applies_to(self, graph) -> bool:
+        """Whether it predicts the costs.Graph `graph`: a kernel list in its own runtime and precision."""
+        return graph is not None and bool(graph.kernels) and self.covers(graph.runtime, graph.precision)
+
     def predict_ms(self, kernels: list[dict]) -> float:
         from .latency_model import predict_ms
 

@@ -79,20 +79,15 @@ def _tflite_outputs(artifact: Path, x: np.ndarray, layout: str | None) -> tuple[
     import warnings
 
     from ..runtimes import TfliteRunner
+    from .tflite_layers import readers
 
     with warnings.catch_warnings():  # "intended for debugging purposes only": that is what this is
         warnings.simplefilter("ignore", UserWarning)
         r = TfliteRunner(artifact, preserve_all_tensors=True, layout=layout)
     r(x)
     names = {d["index"]: d["name"] for d in r.it.get_tensor_details()}
-    ops = r.it._get_ops_details()
-    outs = {i for op in ops for i in op["outputs"] if i >= 0}
-    readers: dict[str, list[str]] = {}
-    for op in ops:
-        for i in op["inputs"]:
-            if i >= 0:
-                readers.setdefault(names[i], []).extend(names[o] for o in op["outputs"] if o >= 0)
-    return {names[i]: np.asarray(r.it.get_tensor(i)).squeeze() for i in sorted(outs)}, readers
+    outs = {i for op in r.it._get_ops_details() for i in op["outputs"] if i >= 0}
+    return {names[i]: np.asarray(r.it.get_tensor(i)).squeeze() for i in sorted(outs)}, readers(r.it)
 
 
 def _as_tflite(v: np.ndarray) -> np.ndarray:

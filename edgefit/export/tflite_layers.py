@@ -89,18 +89,22 @@ class Debugger:
             return self.dbg.get_nondebug_quantized_model()
 
 
-def consumers(blob: bytes) -> dict[str, list[str]]:
-    """{tensor name: [output tensor names of the ops that read it]} of a TFLite model."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_content=blob)
+def readers(it) -> dict[str, list[str]]:
+    """{tensor name: [output tensor names of the ops that read it]} of a LiteRT interpreter's model."""
     name = {t["index"]: t["name"] for t in it.get_tensor_details()}
     out: dict[str, list[str]] = {}
     for op in it._get_ops_details():
         for i in op["inputs"]:
             if i >= 0:
-                out.setdefault(name[int(i)], []).extend(name[int(o)] for o in op["outputs"])
+                out.setdefault(name[int(i)], []).extend(name[int(o)] for o in op["outputs"] if o >= 0)
     return out
+
+
+def consumers(blob: bytes) -> dict[str, list[str]]:
+    """readers() of a TFLite model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return readers(Interpreter(model_content=blob))
 
 
 def agreement(blob: bytes, x: np.ndarray, ref_top1: np.ndarray) -> float:
