@@ -14,7 +14,13 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# onnxruntime-web, copied into the web deploy bundle (pinned by package.json + package-lock.json).
+NPM_STAMP := node_modules/.package-lock.json
+$(NPM_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund; \
+	else echo "make: npm not found: the web deploy target needs it (install Node.js and npm, then make install)"; fi
+
+install: $(STAMP) $(NPM_STAMP)
 
 DEMO_DATA := runs/demo-data
 # The demo build (bench/build_demo.py times exactly these arguments).
@@ -48,4 +54,4 @@ bench: install
 	$(BIN)/python bench/train_defaults.py --label current
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules

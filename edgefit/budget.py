@@ -9,10 +9,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from .errors import BadInput, did_you_mean
+from .precision import Precision
 from .yamlio import read_yaml
 
-PRECISIONS = ("int8", "float16", "float32")
-BYTES_PER_ELEMENT = {"int8": 1, "float16": 2, "float32": 4}
+ACCURACY_ON = ("task", "imagenet")
 _SI = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 _NUMBER = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMGT]?)")
 
@@ -26,9 +26,13 @@ KEYS = {
     "runtime_kb": "interpreter code counted against storage_kb, KB (TFLite ~300, its core ~70)",
     "ram_kb": "largest peak activation memory, KB",
     "target_fps": "frames per second needed",
-    "min_accuracy": "minimum top-1 as a fraction, 0.5 = 50%",
-    "precision": "int8 | float16 | float32",
-    "num_classes": "number of output classes",
+    "min_accuracy": "minimum top-1 as a fraction, 0.5 = 50%: on your task's held-out images after training, unless "
+                    "accuracy_on says imagenet",
+    "accuracy_on": "optional: task (default: min_accuracy is judged on your held-out images after training; the "
+                   "ImageNet prior only ranks) or imagenet (min_accuracy is ImageNet top-1: select rejects on the "
+                   "published prior)",
+    "precision": "int8 | fp16 (float16) | fp32 (float32)",
+    "num_classes": "optional: output classes; a build takes them from the data, select assumes 1000 without it",
     "runtime": "optional: tflite-micro for a microcontroller (int8 model input/output, only ops TFLite Micro "
                "has kernels for, RAM measured in TFLite Micro); leave out otherwise",
     "op_flops_per_sec": "optional effective FLOP/s per op class (standard, depthwise, pointwise, dense), "
@@ -80,7 +84,8 @@ class Budget(BaseModel):
     ram_kb: float | None = None
     target_fps: float
     min_accuracy: float
-    precision: Literal["int8", "float16", "float32"] = "int8"
+    accuracy_on: Literal["task", "imagenet"] = "task"
+    precision: Literal["int8", "float16", "float32"] = "int8"  # the budget's spelling (Precision.budget_name)
     num_classes: int = 1000
     op_flops_per_sec: dict | None = None
     runtime: Literal["tflite-micro"] | None = None
@@ -150,9 +155,22 @@ class Budget(BaseModel):
     @field_validator("precision", mode="before")
     @classmethod
     def _precision(cls, v, info):
-        if v not in PRECISIONS:
-            raise ValueError(f"{v!r} is not one of {', '.join(PRECISIONS)}{did_you_mean(v, PRECISIONS)}")
+        try:  # the CLI's words (fp16) and the budget's (float16) both; one canonical spelling is kept
+            return Precision.parse(v).budget_name
+        except BadInput as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("accuracy_on", mode="before")
+    @classmethod
+    def _accuracy_on(cls, v, info):
+        if v not in ACCURACY_ON:
+            raise ValueError(f"{v!r} is not one of {', '.join(ACCURACY_ON)}{did_you_mean(str(v), ACCURACY_ON)}")
         return v
+
+    @property
+    def accuracy_is_imagenet(self) -> bool:
+        """Whether min_accuracy is ImageNet top-1 (judged on the published prior) rather than the task's."""
+        return self.accuracy_on == "imagenet"
 
     @field_validator("runtime", mode="before")
     @classmethod
@@ -221,7 +239,7 @@ class Budget(BaseModel):
 
     @property
     def bytes_per_element(self) -> int:
-        return BYTES_PER_ELEMENT[self.precision]
+        return Precision.parse(self.precision).bytes_per_element
 
     def with_num_classes(self, n: int) -> Budget:
         return self.model_copy(update={"num_classes": int(n)})

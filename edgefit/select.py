@@ -46,6 +46,9 @@ class Candidate:
             "weights": v.weights, "pareto": self.pareto,
         }
 
+    def with_note(self, budget: Budget) -> dict:
+        return {**self.to_dict(), "min_accuracy": accuracy_note(budget, self.accuracy_prior)}
+
 
 @dataclass
 class Selection:
@@ -75,8 +78,9 @@ class Selection:
             "budget": self.budget.model_dump(),
             "objective": self.objective,
             "num_classes": self.budget.num_classes,
-            "chosen": chosen.to_dict() if chosen else None,
-            "feasible": [c.to_dict() for c in self.feasible],
+            "chosen": chosen.with_note(self.budget) if chosen else None,
+            "feasible": [c.with_note(self.budget) for c in self.feasible],
+            "min_accuracy": accuracy_note(self.budget),
             "pareto": [c.variant.name for c in self.feasible if c.pareto],
             "rejected": [{"name": c.variant.name, "reasons": c.reasons} for c in self.rejected],
             "nearest_miss": self.nearest_miss,
@@ -94,9 +98,19 @@ def prior_figure(variant: zoo.Variant) -> Figure:
     return Figure(variant.accuracy_float, f"published ImageNet top-1 prior ({variant.accuracy_float_source})")
 
 
-def check(variant: zoo.Variant, c: Cost, budget: Budget) -> list[dict]:
-    """Every violated constraint as {constraint, value, limit}, judged by the one verdict."""
-    return judge(budget, c.figures(prior_figure(variant)), with_host=False).reasons()
+def check(variant: zoo.Variant, c: Cost, budget: Budget, with_accuracy: bool) -> list[dict]:
+    """Every violated constraint as {constraint, value, limit}, judged by the one verdict; the accuracy line only
+    `with_accuracy` (min_accuracy is ImageNet top-1: the published prior is judged)."""
+    return judge(budget, c.figures(prior_figure(variant)), with_host=False, with_accuracy=with_accuracy).reasons()
+
+
+def accuracy_note(budget: Budget, prior: float | None = None) -> str:
+    """How select treats min_accuracy, in words (for a candidate when `prior` is given)."""
+    if budget.accuracy_is_imagenet:
+        return (f"ImageNet top-1 >= {budget.min_accuracy:.3f} (accuracy_on: imagenet): judged on the published prior"
+                + ("" if prior is None else f" {prior:.3f}"))
+    return (f"top-1 >= {budget.min_accuracy:.3f} on your data: judged after training on your held-out images"
+            + (" (the ImageNet prior only ranks)" if prior is None else f" (ImageNet prior {prior:.3f} for ranking)"))
 
 
 def _gap(reason: dict) -> float:
@@ -143,8 +157,11 @@ def _mark_pareto(feasible: list[Candidate]) -> None:
 
 
 def select(budget: Budget, objective: str = "accuracy", num_classes: int | None = None,
-           family: str | None = None, progress: Callable[[int, int, str], None] | None = None) -> Selection:
-    """Rank the zoo against `budget`. `num_classes` overrides the budget's."""
+           family: str | None = None, progress: Callable[[int, int, str], None] | None = None,
+           with_accuracy: bool | None = None) -> Selection:
+    """Rank the zoo against `budget`. `num_classes` overrides the budget's. The accuracy line is judged on the
+    ImageNet prior only when the budget says min_accuracy is ImageNet top-1 (`accuracy_on: imagenet`), or when
+    `with_accuracy` says so; otherwise the prior only ranks (the task's accuracy is measured after training)."""
     if objective not in OBJECTIVES:
         raise BadInput(f"unknown objective '{objective}'{did_you_mean(objective, OBJECTIVES)}; "
                        f"choose one of {', '.join(OBJECTIVES)}")
@@ -154,11 +171,12 @@ def select(budget: Budget, objective: str = "accuracy", num_classes: int | None 
         budget = budget.with_num_classes(num_classes)
     stats = zoo_stats(budget.num_classes, progress=progress)
     candidates = []
+    judged = budget.accuracy_is_imagenet if with_accuracy is None else with_accuracy
     pool = zoo.filter_family(family)
     graphs = _graphs(budget, pool, progress)
     for v in pool:
         c = cost(stats[v.name], budget, graph=graphs.get(v.name))
-        candidates.append(Candidate(v, c, check(v, c, budget)))
+        candidates.append(Candidate(v, c, check(v, c, budget, judged)))
     _mark_pareto([c for c in candidates if c.feasible])
     rejected = [c for c in candidates if not c.feasible]
     miss = nearest_miss(rejected, objective) if len(rejected) == len(candidates) else None

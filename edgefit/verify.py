@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import BadInput
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Documented defaults; override with --max-rel-error / --min-agreement.
 MIN_PARITY_IMAGES = 200  # a smaller validation split is topped up with training images for the agreement
@@ -42,6 +44,7 @@ class ParityInputs:
 
 
 def parity_inputs(art_dir: Path, data: str | None = None, samples: int = 200) -> ParityInputs:
+    import numpy as np
     import torch
 
     from . import checkpoint
@@ -83,6 +86,8 @@ def verify(art_dir: str | Path, data: str | None = None, samples: int = 200,
            max_rel_error: float | None = None, min_agreement: float | None = None, layers: bool = False) -> dict:
     """Compare every artifact with the reference network; `layers`: also each int8 ONNX artifact's per-layer
     quantization error, worst first (export/int8_layers.py)."""
+    import numpy as np
+
     from .runtimes import runner
 
     art_dir = Path(art_dir)
@@ -158,6 +163,8 @@ def _layers(p: ParityInputs, art_dir: Path, path: Path, art: dict) -> dict:
 def calibration_images(p: ParityInputs) -> tuple[np.ndarray, str]:
     """The images an int8 TFLite artifact is requantized with to measure its layers: those export calibrated it
     with when the manifest says so and they are still there, else the parity images (said in the report)."""
+    import numpy as np
+
     from .data.images import split_images
 
     cal = p.manifest.get("calibration") or {}

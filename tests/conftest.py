@@ -1,6 +1,8 @@
 import os
+import socket
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,8 +66,8 @@ flops_per_sec: 500M
 storage_kb: 1000
 target_fps: 5
 min_accuracy: {acc}
+accuracy_on: imagenet
 precision: int8
-num_classes: 1000
 """
 
 
@@ -99,4 +101,70 @@ def trained_run(tmp_path_factory):
     root = make_colours(tmp_path_factory.mktemp("colours40"), per_class=40, noise=30, seed=1)
     out = tmp_path_factory.mktemp("run") / "run"
     return train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(root), weights="none", epochs=15,
-                             batch_size=16, out=str(out)), quiet=True).run_dir
+                             batch_size=16, out=str(out), test_fraction=0.15), quiet=True).run_dir
+
+
+@contextmanager
+def blocked_network():
+    """Every connection attempt inside fails and is recorded in the yielded list."""
+    mp = pytest.MonkeyPatch()
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network blocked by test")
+
+    mp.setattr(socket.socket, "connect", refuse)
+    mp.setattr(socket, "create_connection", refuse)
+    mp.setattr(socket, "getaddrinfo", refuse)
+    try:
+        yield attempts
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
+def exported_art(trained_run, tmp_path_factory):
+    """The session's model exported to every format and precision with the network blocked, and verified:
+    (folder, manifest, connection attempts). Shared by the export, deploy and probe tests."""
+    from edgefit.export import export
+
+    out = tmp_path_factory.mktemp("art") / "art"
+    with blocked_network() as attempts:
+        manifest = export(trained_run, out, formats="onnx,tflite", precisions="fp32,fp16,int8", calib_samples=30,
+                          samples=30)
+    return out, manifest, attempts
+
+
+@pytest.fixture(scope="session")
+def micro_art(trained_run, tmp_path_factory):
+    """The session's model exported for a microcontroller (int8 .tflite with int8 input/output, the TFLite Micro
+    graph), verified: (folder, manifest)."""
+    from edgefit.export import export
+
+    out = tmp_path_factory.mktemp("micro") / "art"
+    return out, export(trained_run, out, formats="tflite", precisions="int8", io="int8", int8_for="tflite-micro",
+                       calib_samples=30, samples=30)
+
+
+HEAVY = ("torch", "torchvision", "tensorflow", "tf_keras", "keras", "onnx", "onnx2tf", "timm", "edgefit")
+BLOCKER = """
+import runpy, sys
+BLOCKED = set(sys.argv[1].split(','))
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in BLOCKED:
+            raise ImportError(f'blocked by the test: {name}')
+sys.meta_path.insert(0, Blocker())
+script = sys.argv[2]
+sys.argv = sys.argv[2:]
+runpy.run_path(script, run_name='__main__')
+"""
+
+
+def run_device_script(script: Path, *args, blocked=HEAVY, cwd=None, timeout=300, env=None):
+    """Run a device script (classify.py, probe.py) in a fresh Python whose imports of `blocked` top-level packages
+    fail (the heavy stack a device does not have): exit code, stdout, stderr."""
+    return subprocess.run([sys.executable, "-c", BLOCKER, ",".join(blocked), str(script), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd or Path(script).parent, timeout=timeout,
+                          env={**os.environ, **(env or {})})

@@ -62,7 +62,8 @@ BAD = {
     "inf": (VALID.replace("storage_kb: 100", "storage_kb: .inf"), "storage_kb"),
     "percent_accuracy": (VALID.replace("min_accuracy: 0.5", "min_accuracy: 50"), "use 0.50"),
     "accuracy_range": (VALID.replace("min_accuracy: 0.5", "min_accuracy: 250"), "min_accuracy"),
-    "precision": (VALID + "precision: fp16\n", "precision: 'fp16' is not one of int8, float16, float32"),
+    "precision": (VALID + "precision: half\n", "precision: unknown precision 'half'"),
+    "accuracy_on": (VALID + "accuracy_on: imagnet\n", "did you mean imagenet"),
     "efficiency_range": (VALID.replace("flops_per_sec: 1G", "peak_flops_per_sec: 1G\nefficiency: 1.5"),
                          "efficiency: must be in (0, 1]"),
     "efficiency_missing": (VALID.replace("flops_per_sec: 1G", "peak_flops_per_sec: 1G"), "efficiency: missing"),
@@ -127,3 +128,20 @@ def test_validate_prints_what_it_read():
     d = json.loads(r.stdout)
     assert math.isclose(d["flops_per_sec"], 48e9 * 0.15)
     assert d["max_macs_per_frame"] == pytest.approx(48e9 * 0.15 / 15 / 2)
+
+
+@pytest.mark.parametrize("word, canonical", [("fp16", "float16"), ("float16", "float16"), ("fp32", "float32"),
+                                             ("float32", "float32"), ("int8", "int8")])
+def test_precision_takes_the_cli_words_too(word, canonical, write_budget):
+    assert load_budget(write_budget(VALID + f"precision: {word}\n")).precision == canonical
+
+
+def test_shipped_budgets_describe_devices_not_data_sets():
+    """No shipped budget states num_classes (a build takes it from the data); validate says where it comes from."""
+    for f in BUDGETS.glob("*.yaml"):
+        assert "num_classes" not in load_budget(f).model_fields_set, f.name
+    r = run_cli("budget", "validate", BUDGETS / "raspberry-pi-4.yaml")
+    assert r.returncode == 0 and "classes      none stated: a build takes them from your data" in r.stdout
+    assert "judged after training on your held-out images" in r.stdout
+    soc = run_cli("budget", "validate", BUDGETS / "soc-x.yaml")
+    assert "ImageNet top-1" in soc.stdout

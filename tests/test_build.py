@@ -35,7 +35,7 @@ def built(data, tmp_path_factory):
     root = tmp_path_factory.mktemp("build")
     budget = root / "budget.yaml"
     budget.write_text(BUDGET.format(acc=0.6) + OP_RATES)
-    r = run_cli("build", budget, "--data", data, "--out", root / "out", *COMMON)
+    r = run_cli("build", budget, "--data", data, "--out", root / "out", *COMMON, "--target", "linux")
     return root, budget, r
 
 
@@ -60,9 +60,16 @@ def test_tiny_build_passes_every_line_and_writes_the_report(built):
     test_files = {f for f, _ in split["files"]["test"]}
     assert test_files and not test_files & {f for f, _ in split["files"]["train"] + split["files"]["val"]}
     assert lines["host_fps"]["gating"] is False and lines["target_fps"]["predicted"] is not None
+    # the target was never measured: the line says it is a prediction (`edgefit probe` measures it there)
+    assert not lines["target_fps"]["measured"] and lines["target_fps"]["note"].startswith("predicted on the target")
     assert (out / "artifacts" / "model_int8.onnx").is_file() and (out / "report.png").read_bytes()[:4] == b"\x89PNG"
     md = (out / "report.md").read_text()
     assert "PASS" in md and "| min_accuracy |" in md and "## Stage times" in md
+    assert next(ln for ln in md.splitlines() if ln.startswith("| target_fps |")).count("(predicted)") == 1
+    (bundle,) = rep["bundles"]  # --target linux: the board's bundle, from the final verified artifact
+    assert bundle["target"] == "linux" and bundle["artifact"] == "model_int8.tflite" and "## Deploy bundles" in md
+    assert (Path(bundle["directory"]) / "model_int8.tflite").read_bytes() == final.read_bytes()
+    assert {"classify.py", "edgefit.json", "labels.txt", "README.md"} <= set(bundle["files"])
     assert "PASS" in r.stdout and rep["data"]["num_classes"] == 3
     # the errors of the final artifact on the same test split: as many as its top-1 says
     e = rep["errors"]
@@ -78,9 +85,9 @@ def test_rerun_skips_finished_stages(built, data):
     root, budget, _ = built
     report = (root / "out" / "report.json").stat().st_mtime_ns
     trained = (root / "out" / "train" / "best.pt").stat().st_mtime_ns
-    r = run_cli("build", budget, "--data", data, "--out", root / "out", *COMMON)
+    r = run_cli("build", budget, "--data", data, "--out", root / "out", *COMMON, "--target", "linux")
     assert r.returncode == 0, r.stderr[-2000:]
-    for stage in ("select", "train", "export", "evaluate", "bench"):
+    for stage in ("select", "train", "export", "evaluate", "bench", "deploy"):
         assert f"[{stage}] unchanged since the last run" in r.stderr
     assert (root / "out" / "train" / "best.pt").stat().st_mtime_ns == trained  # not retrained
     assert (root / "out" / "report.json").stat().st_mtime_ns >= report

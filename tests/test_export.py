@@ -1,6 +1,5 @@
 import json
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -21,28 +20,10 @@ def trained(trained_run):
 
 
 @pytest.fixture(scope="module")
-def no_network():
-    """Any connection attempt fails the test: export must never reach the internet."""
-    mp = pytest.MonkeyPatch()
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network blocked by test")
-
-    mp.setattr(socket.socket, "connect", refuse)
-    mp.setattr(socket, "create_connection", refuse)
-    mp.setattr(socket, "getaddrinfo", refuse)
-    yield attempts
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
-def exported(trained, tmp_path_factory, no_network):
-    out = tmp_path_factory.mktemp("art") / "art"
-    manifest = export(trained, out, formats="onnx,tflite", precisions="fp32,fp16,int8", calib_samples=30,
-                      samples=30)
-    assert not no_network, f"export tried to reach the network: {no_network}"
+def exported(exported_art):
+    """The session's export of every format and precision (conftest.exported_art), made with sockets blocked."""
+    out, manifest, attempts = exported_art
+    assert not attempts, f"export tried to reach the network: {attempts}"
     return out, manifest
 
 

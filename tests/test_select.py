@@ -48,6 +48,21 @@ def test_worked_example_relaxed_chooses_v1_025(write_budget):
         assert CANDIDATE_FIELDS <= set(f) and f["fps"] >= 5 and f["size_kb"] <= 1000 and f["accuracy_prior"] >= 0.47
 
 
+def test_the_demo_budget_selects_a_variant_its_accuracy_judged_after_training():
+    """min_accuracy is the task's (pi-zero-2w states 0.80 on the user's images): select ranks by the ImageNet prior
+    and never rejects on it; soc-x says accuracy_on: imagenet and keeps its worked example."""
+    r = run_cli("select", BUDGETS / "pi-zero-2w.yaml", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["chosen"]["name"] and d["chosen"]["accuracy_prior"] < 0.80  # no variant's prior reaches 0.80 here
+    assert "judged after training on your held-out images" in d["chosen"]["min_accuracy"]
+    assert f"(ImageNet prior {d['chosen']['accuracy_prior']:.3f} for ranking)" in d["chosen"]["min_accuracy"]
+    assert not any(r["constraint"] == "min_accuracy" for c in d["rejected"] for r in c["reasons"])
+    human = run_cli("select", BUDGETS / "pi-zero-2w.yaml")
+    assert human.returncode == 0 and "judged after training on your held-out images" in human.stdout
+    assert "none stated: ImageNet's 1000" in human.stdout
+
+
 def test_rejections_name_every_violated_line():
     b = load_budget(BUDGETS / "soc-x.yaml")
     res = select(b)

@@ -74,10 +74,11 @@ def _accuracy(unit, data: str, samples: int) -> float | None:
 
 
 def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | None,
-                 host_is_target: bool):
+                 host_is_target: bool, on_target: tuple | None = None):
     """The verdict's lines for one measured artifact: its file, its predicted RAM and target latency (the
     cost model's one prediction, from the reference network or the ONNX graph's MACs), the FPS measured
-    here, and its accuracy on --data."""
+    here, and its accuracy on --data. `on_target`: (OnTarget, its item for this file): target_fps is then the
+    latency measured on the device, with the prediction beside it."""
     from ..costs import peak_ram_bytes, predict_latency, ram_how
     from ..precision import Precision
     from ..verdict import Figure, Figures, judge
@@ -99,11 +100,18 @@ def budget_lines(row: dict, unit, budget, stats: dict | None, accuracy: float | 
     if stats or macs or (graph and load_profile(budget.latency_profile).applies_to(graph)):  # it needs no MACs
         latency = predict_latency(stats or {"macs": macs or 0}, budget, graph)
         latency = Figure(latency.value, "predicted on the target: " + latency.how)
+    latency_predicted = None
+    if on_target is not None:
+        results, item = on_target
+        latency_predicted = latency
+        latency = Figure(item["p50_ms"], f"measured on the target: {results.label}, p50 of {item['runs']} runs "
+                         f"(spread {item.get('spread', 0):.0%}; {Path(results.path).name})", measured=True)
     kb = row["size_bytes"] / 1024
     figs = Figures(storage_kb=Figure(kb, f"file {kb:.1f} KB", measured=True), ram_kb=ram, latency_ms=latency,
                    accuracy=None if accuracy is None else Figure(accuracy, "top-1 of this artifact on --data", True),
                    host_fps=Figure(row["fps"], "measured on this host", True) if row.get("fps") else None)
-    predicted = Figures(ram_kb=ram_predicted) if ram_predicted else None
+    predicted = Figures(ram_kb=ram_predicted, latency_ms=latency_predicted) if ram_predicted or latency_predicted \
+        else None
     return judge(budget, figs, predicted, host_is_target=host_is_target, model=name).lines
 
 
@@ -121,6 +129,23 @@ def measured_ram(path, precision, estimate):
         note = f"TFLite Micro cannot run it: {arena.error}"
         return (None if estimate is None else Figure(estimate.value, f"{estimate.how}; {note}")), None
     return Figure(arena.total_kb, arena.note(), measured=True), estimate
+
+
+def _on_target(path: str, units, budget):
+    """(the results, {unit path: its item}) of --on-target, checked before anything is timed: it needs a budget,
+    a results file of the runtime the budget's latency profile is for, and at least one of these files."""
+    from .latency_profile import load_profile
+    from .on_target import load_results, matched
+
+    if budget is None:
+        raise BadInput("--on-target judges target_fps against a budget; add --budget BUDGET")
+    results = load_results(path)
+    if budget.latency_profile:
+        prof = load_profile(budget.latency_profile)
+        if prof.runtime != results.runtime:
+            raise BadInput(f"--on-target {path} was measured with {results.runtime}, but the budget's latency profile "
+                           f"is for {prof.runtime}; probe with --runtime {prof.runtime} or use a matching budget")
+    return results, matched(results, [u.path for u in units if u.runtime == results.runtime])
 
 
 def _compare_int8_with_fp32(results: list[dict]) -> None:
@@ -144,6 +169,9 @@ def bench(models: list[str], opts: BenchOptions | None = None, budget=None) -> d
     units = expand(models, list(opts.runtimes))
     if not units:
         raise BadInput(f"nothing to bench: no model matches --runtime {','.join(opts.runtimes)}")
+    on_target = found = None
+    if opts.on_target:
+        on_target, found = _on_target(opts.on_target, units, budget)
     results = []
     stats_cache: dict = {}
     for unit in units:
@@ -155,8 +183,14 @@ def bench(models: list[str], opts: BenchOptions | None = None, budget=None) -> d
                     stats_cache[key] = _reference_stats(unit)
                 stats = stats_cache[key]
                 acc = _accuracy(unit, opts.data, opts.samples) if opts.data else None
-                row["budget_lines"] = [ln.to_dict() for ln in budget_lines(row, unit, budget, stats, acc,
-                                                                          opts.host_is_target)]
+                item = (found or {}).get(str(unit.path))
+                row["budget_lines"] = [ln.to_dict() for ln in budget_lines(
+                    row, unit, budget, stats, acc, opts.host_is_target, item and (on_target, item))]
+                if item:
+                    row["on_target"] = {"device": on_target.device, "runtime": on_target.runtime_name,
+                                        "version": on_target.runtime_version, "threads": on_target.threads,
+                                        **{k: item.get(k) for k in ("p50_ms", "min_ms", "runs", "spread",
+                                                                    "agreement")}}
             results.append(row)
     _compare_int8_with_fp32(results)
     report = {"schema": "edgefit-bench/1", "machine": machine.info(), "results": results}

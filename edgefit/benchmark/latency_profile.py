@@ -123,7 +123,6 @@ def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", thr
     held out of a first fit; the stored model is then fitted on all of them."""
     from .. import zoo
     from . import machine
-    from .latency_model import fit, predict_ms, stored
 
     if runtime not in RUNTIMES:
         raise BadInput(f"--runtime {runtime}: latency profiles sample {' or '.join(RUNTIMES)} kernels")
@@ -154,17 +153,41 @@ def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", thr
     if len(nets) < MIN_NETWORKS:
         raise BadInput(f"--budget-minutes {budget_minutes}: only {len(nets)} networks sampled, {MIN_NETWORKS} "
                        "needed; give more minutes")
+    return fitted_profile(nets, runtime, precision, threads, machine.info(), exclude, time.perf_counter() - t0)
+
+
+def fitted_profile(nets: list[dict], runtime: str, precision: str, threads: int, device: dict,
+                   exclude: tuple[str, ...] = (), wall_s: float = 0.0, measured_by: str = "edgefit calibrate") -> dict:
+    """The profile of sampled networks ([{name, kernels: [record + us], measured_ms}], measured on `device`): the
+    fit quality on every HOLDOUT_EVERY-th network held out of a first fit, then the model fitted on all."""
+    from .latency_model import fit, predict_ms, stored
+
     held = nets[::HOLDOUT_EVERY]
     first = fit([n for i, n in enumerate(nets) if i % HOLDOUT_EVERY])
     errors = [predict_ms(first, n["kernels"]) / n["measured_ms"] - 1 for n in held]
     model = fit(nets)
     return {"schema": SCHEMA, "model_version": MODEL_VERSION, "runtime": runtime, "precision": precision,
-            "threads": threads, "device": machine.info(), "networks": [n["name"] for n in nets],
+            "threads": threads, "device": device, "measured_by": measured_by, "networks": [n["name"] for n in nets],
             "excluded": list(exclude), "samples": sum(len(n["kernels"]) for n in nets),
             "fit_quality": {"held_out_networks": [n["name"] for n in held],
                             "share_within_10pct": round(sum(abs(e) <= 0.1 for e in errors) / len(errors), 4),
                             "median_abs_error": round(sorted(abs(e) for e in errors)[len(errors) // 2], 4)},
-            "wall_s": round(time.perf_counter() - t0, 1), "model": stored(model)}
+            "wall_s": round(wall_s, 1), "model": stored(model)}
+
+
+def profile_from_results(path: str | Path) -> dict:
+    """A profile fitted, as calibrate --profile fits, on what a probe measured on the device (calibrate --from)."""
+    from .on_target import load_results
+
+    r = load_results(path)
+    nets = r.networks()
+    if len(nets) < MIN_NETWORKS:
+        raise BadInput(f"--from {path}: {len(nets)} calibration networks measured, {MIN_NETWORKS} needed; probe with "
+                       "--calibration-set small or full (and let probe.py finish: rerun it to continue)")
+    precision = r.calibration.get("precision") or ("int8" if r.runtime == "litert" else "fp32")
+    device = {**r.device, "runtime": r.runtime_name, "runtime_version": r.runtime_version}
+    return fitted_profile(nets, r.runtime, precision, r.threads, device, wall_s=r.wall_s,
+                          measured_by=f"probe.py ({Path(path).name}{'' if r.complete else ', incomplete'})")
 
 
 @dataclass(frozen=True)

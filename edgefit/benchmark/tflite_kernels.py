@@ -82,18 +82,41 @@ class _Graph:
                 "inputs": inputs, "output": _nchw(out.shape), "fused_act": bool(act)}
 
     def alone(self, kernel: list[int]) -> bytes:
-        """The model with only `kernel`'s ops, its activation inputs as inputs and its output as output."""
+        """The model with only `kernel`'s ops, its activation inputs as inputs and its output as output, and only
+        the tensors and buffers those ops use (a kernel file is the size of its own weights, not the network's)."""
+        import copy
+
+        import numpy as np
+
         ops = [self.ops[i] for i in kernel]
         made = {int(t) for o in ops for t in o.outputs}
         ins = list(dict.fromkeys(int(t) for o in ops for t in o.inputs
                                  if t >= 0 and int(t) not in made and not self._constant(int(t))))
-        g = self.g
-        saved = g.operators, g.inputs, g.outputs
-        g.operators, g.inputs, g.outputs = ops, ins, [int(ops[-1].outputs[0])]
+        used = sorted({int(t) for o in ops for t in [*o.inputs, *o.outputs] if t >= 0})
+        tensor_at = {old: new for new, old in enumerate(used)}
+        buffers = [0, *sorted({self.g.tensors[t].buffer for t in used} - {0})]  # buffer 0: the empty sentinel
+        buffer_at = {old: new for new, old in enumerate(buffers)}
+        tensors = []
+        for t in used:
+            c = copy.copy(self.g.tensors[t])
+            c.buffer = buffer_at[c.buffer]
+            tensors.append(c)
+        new_ops = []
+        for o in ops:
+            c = copy.copy(o)
+            c.inputs = np.array([tensor_at[int(t)] if t >= 0 else -1 for t in o.inputs], dtype=np.int32)
+            c.outputs = np.array([tensor_at[int(t)] for t in o.outputs], dtype=np.int32)
+            c.intermediates = None
+            new_ops.append(c)
+        g, m = self.g, self.m
+        saved = g.operators, g.inputs, g.outputs, g.tensors, m.buffers, m.signatureDefs, m.metadata
+        g.operators, g.tensors = new_ops, tensors
+        g.inputs, g.outputs = [tensor_at[t] for t in ins], [tensor_at[int(ops[-1].outputs[0])]]
+        m.buffers, m.signatureDefs, m.metadata = [m.buffers[b] for b in buffers], None, None
         try:
             return bytes(self.fb.convert_object_to_bytearray(self.m))
         finally:
-            g.operators, g.inputs, g.outputs = saved
+            g.operators, g.inputs, g.outputs, g.tensors, m.buffers, m.signatureDefs, m.metadata = saved
 
 
 def kernels_of(blob: bytes) -> list[dict]:
@@ -128,3 +151,10 @@ def profile_network(blob: bytes, threads: int) -> tuple[list[dict], float]:
     g = _Graph(blob)
     kernels = [{**g.record(k), "us": _p50_ms(g.alone(k), threads, 0.03) * 1000} for k in g.kernels]
     return kernels, network_ms(blob, threads)
+
+
+def cut_kernels(blob: bytes) -> list[tuple[dict, bytes]]:
+    """Each kernel of a TFLite model as (its record, a model holding only it): what a probe folder carries to time
+    the kernels on the device."""
+    g = _Graph(blob)
+    return [(g.record(k), g.alone(k)) for k in g.kernels]

@@ -73,6 +73,7 @@ class BenchOptions:
     host_is_target: bool = False
     baseline: str | None = None
     input_shape: tuple[int, ...] | None = None  # the shape to time a model with dynamic dimensions at
+    on_target: str | None = None  # a probe's results file: target_fps judged by the latency measured on the device
 
     def validate(self) -> None:
         for r in self.runtimes:

@@ -14,6 +14,7 @@ from .demo_data_cmd import demo_data_cmd
 from .doctor_cmd import doctor_cmd
 from .errors_cmd import errors_cmd
 from .export_cmd import export_cmd, verify_cmd
+from .probe_cmd import probe_cmd
 from .select_cmd import select_cmd
 from .train_cmd import train_cmd
 from .zoo_cmd import zoo_cmd
@@ -41,5 +42,6 @@ main.add_command(export_cmd)
 main.add_command(verify_cmd)
 main.add_command(bench_cmd)
 main.add_command(calibrate_cmd)
+main.add_command(probe_cmd)
 main.add_command(compress_cmd)
 main.add_command(build_cmd)

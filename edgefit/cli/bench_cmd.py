@@ -24,6 +24,9 @@ import click
                    "static inputs keep their own).")
 @click.option("--budget", "budget_file", default=None, help="Judge every artifact against this budget.")
 @click.option("--host-is-target", is_flag=True, help="The measured host FPS line gates the verdict.")
+@click.option("--on-target", default=None, metavar="RESULTS.json",
+              help="What `probe.py` measured on the device: target_fps is judged by that latency (the prediction "
+                   "stays beside it). Needs --budget.")
 @click.option("--data", default=None, help="Labelled images: adds the accuracy line for export directories.")
 @click.option("--baseline", default=None, help="An earlier --json report: fail on a regression.")
 @click.option("--min-runs", type=int, default=20, show_default=True)
@@ -34,7 +37,7 @@ import click
 @click.option("--junit", default=None, help="Write JUnit XML, one test case per budget line.")
 @click.option("--plot", default=None, help="Write a PNG of the models against the budget lines.")
 def bench_cmd(models, variants, precisions, calib, num_classes, runtimes, devices, threads, batch, input_shape,
-              budget_file, host_is_target, data, baseline,
+              budget_file, host_is_target, on_target, data, baseline,
               min_runs, min_seconds, json_out, markdown, junit, plot):
     """Measure latency of MODEL... (.onnx, .tflite, edgefit checkpoints, export directories) on this host.
 
@@ -45,6 +48,7 @@ def bench_cmd(models, variants, precisions, calib, num_classes, runtimes, device
     Example:
       edgefit bench artifacts --budget budgets/raspberry-pi-4.yaml --markdown bench.md --junit bench.xml
       edgefit bench --variant mobilenet_v2_0.5_160,mobilenet_v3_small_1.0_224 --runtime litert
+      edgefit bench artifacts/model_int8.tflite --budget budgets/pi-zero-2w.yaml --on-target results.json
     """
     from ..benchmark.api import BenchOptions, bench
     from ..benchmark.reports import junit as to_junit
@@ -59,7 +63,8 @@ def bench_cmd(models, variants, precisions, calib, num_classes, runtimes, device
     opts = BenchOptions(runtimes=tuple(r.strip() for r in runtimes.split(",") if r.strip()),
                         devices=tuple(d.strip() for d in devices.split(",") if d.strip()), threads=threads,
                         batch=batch, min_runs=min_runs, min_seconds=min_seconds, data=data,
-                        host_is_target=host_is_target, baseline=baseline, input_shape=_shape(input_shape))
+                        host_is_target=host_is_target, baseline=baseline, input_shape=_shape(input_shape),
+                        on_target=on_target)
     if variants:
         from ..benchmark.variants import bench_variants
 

@@ -27,6 +27,7 @@ def validate(budget_file: str, as_json: bool):
       edgefit budget validate budgets/soc-x.yaml --json
     """
     from ..budget import load_budget
+    from ..select import accuracy_note
 
     b = load_budget(budget_file)
     if as_json:
@@ -39,7 +40,9 @@ def validate(budget_file: str, as_json: bool):
     click.echo(f"  per frame    at most {b.max_macs_per_frame / 1e6:.1f} M MACs for {b.target_fps:g} FPS")
     click.echo(f"  storage      {b.storage_kb:g} KB (runtime {b.runtime_kb:g} KB counted against it)")
     click.echo(f"  ram          {ram}")
-    click.echo(f"  accuracy     top-1 at least {b.min_accuracy:.3f}")
-    click.echo(f"  precision    {b.precision}, {b.num_classes} classes")
+    click.echo(f"  accuracy     {accuracy_note(b)}")
+    click.echo(f"  precision    {b.precision}")
+    click.echo("  classes      " + (f"{b.num_classes} (stated)" if "num_classes" in b.model_fields_set else
+                                   "none stated: a build takes them from your data; select costs ImageNet's 1000"))
     if b.runtime:
         click.echo(f"  runtime      {b.runtime}: {b.io} model input/output, RAM = the arena it allocates")

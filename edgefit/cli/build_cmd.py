@@ -45,9 +45,13 @@ from ..train.config import TrainConfig
 @click.option("--qat", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Quantization-aware training: auto when post-training int8 loses parity or accuracy.")
 @click.option("--host-is-target", is_flag=True, help="Gate on the FPS measured on this host too.")
+@click.option("--target", "targets", default=None,
+              help="Deploy bundles to write from the final verified artifacts (comma list): tflite-micro, linux, "
+                   "web, android, coreml, executorch (as `edgefit export --target`).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the markdown report.")
 def build_cmd(budget_file, data, out, search, search_pruned, epochs, search_epochs, executor, address, asha_grace,
-              asha_reduction, nproc, weights, formats, batch_size, seed, max_resolution, qat, host_is_target, as_json):
+              asha_reduction, nproc, weights, formats, batch_size, seed, max_resolution, qat, host_is_target, targets,
+              as_json):
     """Select, train, (compress,) export, verify and bench a model for BUDGET on the images in --data.
 
     Writes report.md, report.json and report.png to --out; every budget line is measured on the
@@ -67,6 +71,7 @@ def build_cmd(budget_file, data, out, search, search_pruned, epochs, search_epoc
     opts = BuildOptions(data=data, out=out, search=search, search_pruned=search_pruned, epochs=epochs,
                         search_epochs=search_epochs, weights=weights, formats=formats, batch_size=batch_size, seed=seed,
                         max_resolution=max_resolution, host_is_target=host_is_target, qat=qat, nproc=nproc,
+                        targets=targets,
                         search_options=SearchOptions(executor=executor, address=address, grace_period=asha_grace,
                                                      reduction_factor=asha_reduction,
                                                      max_epochs=search_epochs if executor == "ray" else None))

@@ -21,19 +21,27 @@ import click
               help="With --profile: sampling stops when this is nearly spent.")
 @click.option("--exclude-variants", default="", metavar="A,B,...",
               help="With --profile: zoo variants not to sample (to hold them out of a validation).")
+@click.option("--from", "from_results", default=None, metavar="RESULTS.json",
+              help="Fit the --profile from what probe.py measured on the device (its calibration set) instead of "
+                   "measuring here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON only.")
 def calibrate_cmd(runtimes, threads, min_seconds, out, profile_out, precision, budget_minutes,
-                  exclude_variants, as_json):
+                  exclude_variants, from_results, as_json):
     """Time reference networks of known MACs and report effective FLOP/s per runtime and op class.
 
-    Run it on the target device; paste the snippet into the device's budget file.
+    Run it on the target device; paste the snippet into the device's budget file. A device that cannot hold
+    edgefit: `edgefit probe --calibration-set small`, probe.py there, then `calibrate --from` here.
 
     \b
     Example:
       edgefit calibrate --runtime onnxruntime,litert --threads 4 --out budget-snippet.yaml
+      edgefit calibrate --from results.json --profile pi-zero.json
     """
     from ..benchmark.calibrate import calibrate, snippet
     from ..fsutil import atomic_write_text
+
+    if from_results:
+        return _from_results(from_results, profile_out, as_json)
 
     rts = [r.strip() for r in runtimes.split(",") if r.strip()]
     profile = None
@@ -88,3 +96,23 @@ def _profile(rts, threads, precision, budget_minutes, exclude, out, quiet) -> di
     profile = calibrate_profile(rts[0], precision, threads or 1, budget_minutes, names, progress)
     atomic_write_json(out, profile)
     return profile
+
+
+def _from_results(path, profile_out, as_json) -> None:
+    from ..benchmark.latency_profile import profile_from_results
+    from ..errors import BadInput
+    from ..fsutil import atomic_write_json
+
+    if not profile_out:
+        raise BadInput("--from fits a latency profile: give --profile FILE to write it")
+    profile = profile_from_results(path)
+    atomic_write_json(profile_out, profile)
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in profile.items() if k != "model"}, indent=2))
+        return
+    q = profile["fit_quality"]
+    click.echo(f"latency profile {profile_out} ({profile['runtime']} {profile['precision']}, {profile['threads']} "
+               f"thread(s)) of {profile['device'].get('cpu')}: {len(profile['networks'])} networks, "
+               f"{profile['samples']} kernel samples measured there; held-out networks within 10%: "
+               f"{q['share_within_10pct']:.0%}, median error {q['median_abs_error']:.1%}")
+    click.echo(f"add to the device's budget: latency_profile: {profile_out}")

@@ -5,6 +5,8 @@ import json
 
 import click
 
+from ..deploy.targets import TARGETS
+
 
 def _print_report(report: dict) -> None:
     click.echo(f"parity on {report['samples']} images ({report['images']}); PyTorch top-1 "
@@ -59,43 +61,76 @@ def _print_fallback(a: dict) -> None:
                    f"(best {fb['agreement']:.3f}): try `edgefit compress RUN --qat`")
 
 
+def _print_bundles(bundles) -> None:
+    for b in bundles:
+        click.echo(f"bundle {b.target}: {b.directory}/ ({', '.join(b.files)})")
+        click.echo(f"  from {b.artifact or 'reference.pt'}; parity: {b.parity}")
+        for note in b.notes:
+            click.echo(f"  {note}")
+
+
 @click.command("export")
-@click.argument("source", metavar="RUN_DIR|CHECKPOINT")
-@click.option("--format", "formats", default="onnx,tflite", show_default=True, help="onnx, tflite (comma list).")
-@click.option("--precision", "precisions", default="fp32,int8", show_default=True, help="fp32, fp16, int8.")
+@click.argument("source", metavar="RUN_DIR|CHECKPOINT|ART_DIR")
+@click.option("--format", "formats", default=None, help="onnx, tflite (comma list) [onnx,tflite; with --target: "
+              "what the targets need].")
+@click.option("--precision", "precisions", default=None, help="fp32, fp16, int8 [fp32,int8; with --target: what "
+              "the targets need].")
+@click.option("--target", "targets", default=None, help="Deploy bundles to write beside the verified artifacts "
+              f"(comma list): {', '.join(TARGETS)}. SOURCE may then be an export folder (ART_DIR).")
 @click.option("--calib", default=None, help="Calibration image folder [the run's training split].")
 @click.option("--calib-samples", type=int, default=500, show_default=True,
               help="Calibration images for int8 (more is steadier: 200 -> 500 cut the int8 drop on demo data).")
-@click.option("--io", "io_type", type=click.Choice(["float", "int8"]), default="float", show_default=True,
-              help="int8: int8 input/output tensors on the int8 TFLite (scale/zero-point in edgefit.json).")
-@click.option("--int8-for", "int8_for", type=click.Choice(["litert", "tflite-micro"]), default="litert",
-              show_default=True, help="Runtime the int8 graph is shaped for: litert (XNNPACK on a CPU: hard-swish "
-              "as ops XNNPACK takes) or tflite-micro (its own HARD_SWISH kernel, less RAM).")
-@click.option("--out", required=True, help="Artifact directory.")
+@click.option("--io", "io_type", type=click.Choice(["float", "int8"]), default=None,
+              help="int8: int8 input/output tensors on the int8 TFLite (scale/zero-point in edgefit.json) [float; "
+              "int8 for --target tflite-micro].")
+@click.option("--int8-for", "int8_for", type=click.Choice(["litert", "tflite-micro"]), default=None,
+              help="Runtime the int8 graph is shaped for: litert (XNNPACK on a CPU: hard-swish as ops XNNPACK "
+              "takes) or tflite-micro (its own HARD_SWISH kernel, less RAM) [litert; tflite-micro for that target].")
+@click.option("--out", required=True, help="Artifact directory (bundles go to OUT/<target>/).")
 @click.option("--data", default=None, help="Images for verification [the run's validation split].")
 @click.option("--samples", type=int, default=200, show_default=True, help="Images used by verify.")
-@click.option("--no-verify", is_flag=True, help="Skip the parity check.")
+@click.option("--max-rel-error", type=float, default=None,
+              help="verify: bound on the max relative error of every artifact [fp32 1e-4, fp16 2e-2, int8 none].")
+@click.option("--min-agreement", type=float, default=None,
+              help="verify: top-1 agreement floor with the trained model [fp32 0.99, fp16 and int8 0.98].")
+@click.option("--no-verify", is_flag=True, help="Skip the parity check (not with --target).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
-def export_cmd(source, formats, precisions, calib, calib_samples, io_type, int8_for, out, data, samples, no_verify,
-               as_json):
-    """Export a trained model to ONNX / TFLite and verify the artifacts agree with it.
+def export_cmd(source, formats, precisions, targets, calib, calib_samples, io_type, int8_for, out, data, samples,
+               max_rel_error, min_agreement, no_verify, as_json):
+    """Export a trained model to ONNX / TFLite, verify the artifacts agree with it, and write deploy bundles.
 
-    Exit 0 exported and verified, 1 parity failed (artifacts kept for inspection), 2 bad input.
+    Exit 0 exported and verified, 1 parity failed (artifacts kept for inspection), 2 bad input (a bundle asked of
+    an artifact that failed verify included).
 
     \b
     Example:
       edgefit export runs/demo-train --format onnx,tflite --precision fp32,fp16,int8 --out artifacts
+      edgefit export runs/demo-train --target linux,web --out artifacts
+      edgefit export runs/demo-build/artifacts --target android --out deploy
     """
+    from ..deploy.write import check_available, is_export_folder, parse_targets, request, write_bundles
+    from ..errors import BadInput
     from ..export import export
 
-    manifest = export(source, out, formats=formats, precisions=precisions, calib=calib,
-                      calib_samples=calib_samples, io=io_type, verify=not no_verify, data=data, samples=samples,
-                      int8_for=int8_for)
-    report = manifest.get("verify")
-    if as_json:
-        click.echo(json.dumps(manifest, indent=2))
+    wanted = parse_targets(targets)
+    check_available(wanted)
+    req = request(wanted, formats, precisions, io_type, int8_for, verify=not no_verify)
+    manifest, report = None, None
+    if is_export_folder(source):
+        if not wanted:
+            raise BadInput(f"{source} is an export folder; give --target to write bundles from it, or a run "
+                           "directory to export")
+        bundles = write_bundles(source, wanted, out, data=data, samples=samples)
     else:
-        for a in manifest["artifacts"]:
+        manifest = export(source, out, formats=req.formats, precisions=req.precisions, calib=calib,
+                          calib_samples=calib_samples, io=req.io, verify=not no_verify, data=data, samples=samples,
+                          int8_for=req.int8_for, max_rel_error=max_rel_error, min_agreement=min_agreement)
+        report = manifest.get("verify")
+        bundles = write_bundles(out, wanted, data=data, samples=samples) if wanted else []
+    if as_json:
+        click.echo(json.dumps({**(manifest or {}), "bundles": [b.to_dict() for b in bundles]}, indent=2))
+    else:
+        for a in (manifest or {}).get("artifacts", []):
             click.echo(f"wrote {out}/{a['file']:<20} {a['size_kb']:>9,.1f} KB  {a['format']} {a['precision']} "
                        f"{a['input_layout']} in={a['input']['dtype']}")
             slow = a.get("undelegated_ops") or a.get("float_islands")
@@ -103,10 +138,11 @@ def export_cmd(source, formats, precisions, calib, calib_samples, io_type, int8_
                 where = "outside XNNPACK" if "undelegated_ops" in a else "in float (onnxruntime)"
                 click.echo(f"  {where}: " + ", ".join(f"{o['op']} x{o['count']}" for o in slow))
             _print_fallback(a)
-        for n in manifest.get("not_written", []):
+        for n in (manifest or {}).get("not_written", []):
             click.echo(f"not written: {n['format']} {n['precision']}: {n['why']}")
         if report:
             _print_report(report)
+        _print_bundles(bundles)
     if report and not report["passed"]:
         raise SystemExit(1)
 

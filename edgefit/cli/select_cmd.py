@@ -21,7 +21,8 @@ def select_cmd(budget_file, num_classes, objective, family, top, show_rejected, 
 
     \b
     Example:
-      edgefit select budgets/soc-x.yaml --objective latency --top 5
+      edgefit select budgets/pi-zero-2w.yaml
+      edgefit select budgets/raspberry-pi-4.yaml --objective latency --top 5
     """
     from ..budget import load_budget
     from ..select import select
@@ -40,13 +41,17 @@ def select_cmd(budget_file, num_classes, objective, family, top, show_rejected, 
 def _render(result, top: int, show_rejected: bool) -> None:
     from rich.table import Table
 
+    from ..select import accuracy_note
+
     b = result.budget
     out = stdout_console()
     ram = f", RAM <= {b.ram_kb:g} KB" if b.ram_kb is not None else ""
     out.print(f"[bold]{b.name}[/]: {b.flops_per_sec / 1e6:,.0f} MFLOP/s effective, storage <= {b.storage_kb:g} KB"
               + (f" (runtime {b.runtime_kb:g} KB)" if b.runtime_kb else "")
-              + f"{ram}, >= {b.target_fps:g} FPS, top-1 >= {b.min_accuracy:.3f}, {b.precision}, "
-              f"{b.num_classes} classes  ->  at most {b.max_macs_per_frame / 1e6:.1f} M MACs per frame")
+              + f"{ram}, >= {b.target_fps:g} FPS, {b.precision}, {b.num_classes} classes"
+              + ("" if "num_classes" in b.model_fields_set else " (none stated: ImageNet's 1000)")
+              + f"  ->  at most {b.max_macs_per_frame / 1e6:.1f} M MACs per frame")
+    out.print(f"min_accuracy: {accuracy_note(b)}")
     feasible = result.feasible
     if feasible:
         t = Table(title=f"{len(feasible)} of {len(result.candidates)} variants fit "

@@ -11,7 +11,7 @@ import hashlib
 import io
 from pathlib import Path
 
-FORMAT = 1  # bump when the decoding changes, so old entries stop matching
+FORMAT = 2  # bump when the decoding changes, so old entries stop matching (2: Pillow resize)
 
 
 class ImageCache:

@@ -12,6 +12,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..device.classify import load_rgb  # noqa: F401 - the one decoder, re-exported
 from ..errors import BadInput
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -138,23 +139,3 @@ def _presplit(root: Path, train_dir: Path, val_dir: Path, seed: int, lenient: bo
                 problems[name] = problem
             files[split] += [[str(p.relative_to(root)), label] for p in imgs]
     return Split(str(root.resolve()), classes, files, "presplit", seed, 0.0, 0.0, problems=problems)
-
-
-def load_rgb(path: Path):
-    """Open an image as RGB, upright as a viewer shows it (EXIF orientation applied): grayscale, 16-bit,
-    palette and alpha images are converted."""
-    from PIL import Image, ImageOps
-
-    img = Image.open(path)
-    img.load()
-    if img.getexif().get(EXIF_ORIENTATION, 1) != 1:
-        img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        img = img.point(lambda v: v / 256).convert("L")
-    elif img.mode == "F":
-        img = img.convert("L")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(bg, rgba)
-    return img.convert("RGB")

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .folder import Split, load_rgb
+from ..device.classify import load_rgb, resize_shorter
+from .folder import Split
 
 MEMORY_LIMIT_BYTES = 512_000_000  # decoded images a set may keep; larger sets stream (memory flat in their size)
 
@@ -68,10 +69,12 @@ class Augment:
 
 
 def _decode(path: Path, pp: Preprocess) -> torch.Tensor:
-    from torchvision.transforms.v2 import functional as F
+    """uint8 CHW, the shorter side resized to `pp.resize` with the variant's interpolation: the device scripts'
+    own definition (device/classify.py), so a deployed model sees exactly what it was trained on."""
+    import numpy as np
 
-    img = F.pil_to_tensor(load_rgb(path))
-    return F.resize(img, [pp.resize], antialias=True)
+    img = np.asarray(resize_shorter(load_rgb(path), pp.resize, pp.interpolation))
+    return torch.from_numpy(img.copy()).permute(2, 0, 1).contiguous()
 
 
 def data_workers(world_size: int = 1) -> int:

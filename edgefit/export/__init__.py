@@ -36,11 +36,14 @@ def _versions() -> dict:
 
 def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite", precisions: str = "fp32,int8",
            calib=None, calib_samples: int = 500, io: str = "float", verify: bool = True,
-           data: str | None = None, samples: int = 200, int8_for: str = "litert") -> dict:
+           data: str | None = None, samples: int = 200, int8_for: str = "litert",
+           max_rel_error: float | None = None, min_agreement: float | None = None) -> dict:
     """Write the requested artifacts, labels.txt and edgefit.json to `out`; verify parity unless told not to.
     `int8_for`: the runtime the int8 graph is shaped for (litert: XNNPACK on a CPU; tflite-micro).
     `calib`: a folder of calibration images, or preprocessed images (N, 3, H, W) as a float array.
-    Returns the manifest (with a `verify` report when verified)."""
+    `max_rel_error` / `min_agreement`: verify's bounds instead of its defaults per precision.
+    Returns the manifest; when verified, its `verify` report is also recorded in edgefit.json with the sha256 of
+    each file it checked (a deploy bundle is written only from a file that passed and has not changed since)."""
     import copy
 
     import numpy as np
@@ -121,10 +124,12 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
     if verify:
         from ..verify import verify as run_verify
 
-        report = run_verify(out, data=data, samples=samples)
+        bounds = {"data": data, "samples": samples, "max_rel_error": max_rel_error, "min_agreement": min_agreement}
+        report = run_verify(out, **bounds)
         if calib_x is not None and _fall_back(out, manifest, calib_x, report, stats, data):
-            report = run_verify(out, data=data, samples=samples)
-        manifest["verify"] = report
+            report = run_verify(out, **bounds)
+        manifest["verify"] = {**report, "artifact_sha256": {a["file"]: a["sha256"] for a in manifest["artifacts"]}}
+        atomic_write_json(out / MANIFEST, manifest)
     return manifest
 
 

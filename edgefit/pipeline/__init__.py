@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
+from ..deploy.write import check_available, parse_targets
 from ..errors import BadInput
 from ..precision import Precision
 from ..train.config import TrainConfig
@@ -50,6 +51,7 @@ class BuildOptions:
     interrupt_after: int | None = None  # testing hook: stop the final training as if killed
     search_options: SearchOptions = field(default_factory=SearchOptions)  # executor (local | ray) and ASHA
     nproc: int = 1  # processes of the training stage (torchrun, DistributedDataParallel)
+    targets: str | None = None  # deploy bundles to write from the final artifacts (deploy/targets.py)
 
     def validate(self) -> None:
         if self.search < 0 or self.epochs < 1 or (self.search_epochs is not None and self.search_epochs < 1):
@@ -70,6 +72,7 @@ class BuildOptions:
 
         if self.formats is not None:
             plan(self.formats, "int8")
+        check_available(parse_targets(self.targets))
 
     @property
     def short_epochs(self) -> int:
@@ -119,7 +122,16 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
         raise BadInput(f"{budget_path} targets TFLite Micro (runtime: tflite-micro), which runs .tflite files; "
                        "add tflite to --format")
     budget = budget.with_num_classes(n)
-    cost_budget = budget.model_copy(update={"min_accuracy": 0.0})  # select and prune on the cost lines only
+    targets = parse_targets(opts.targets)
+    for t in targets:  # what each bundle is made of must be among the build's artifacts (checked before any work)
+        if t.format is not None and t.format not in formats.split(","):
+            raise BadInput(f"--target {t.name} is made from a {t.format} artifact; add {t.format} to --format")
+        if t.io == "int8" and not micro:
+            raise BadInput(f"--target {t.name} needs a budget for a microcontroller (runtime: tflite-micro), whose "
+                           f"build exports the int8 graph TFLite Micro runs; {budget_path} is not one")
+        if t.format == "tflite" and t.io is None and micro:
+            raise BadInput(f"--target {t.name} runs the float-input .tflite; a runtime: tflite-micro build exports "
+                           "int8 input/output: use --target tflite-micro, or `edgefit export` for this target")
     (out / "stages").mkdir(parents=True, exist_ok=True)  # marks the folder as a build from here on
     atomic_write_json(out / "split.json", split.to_dict())
     stages = Stages(out, say)
@@ -129,7 +141,7 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
     sel = stages.run("select", {"budget": budget.model_dump(), "objective": opts.objective, **base,
                                 "max_resolution": opts.max_resolution, "weights": opts.weights, "zoo": cache_key(n),
                                 **joint},
-                     lambda resume: st.stage_select(cost_budget, opts.objective, opts.max_resolution, opts.weights,
+                     lambda resume: st.stage_select(budget, opts.objective, opts.max_resolution, opts.weights,
                                                     opts.search, opts.search_pruned, say),
                      rec.Selected)
     winner, prune = sel.chosen, 0.0
@@ -157,7 +169,7 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
     compressed = None
     if sel.needs_compress and not prune:  # a pruned search winner fits already
         compressed = stages.run("compress", {"from": train_out.best_sha256, "budget": budget.model_dump()},
-                                lambda resume: st.stage_compress(final_run, out / "compress", cost_budget, opts, quiet),
+                                lambda resume: st.stage_compress(final_run, out / "compress", budget, opts, quiet),
                                 rec.Compressed, workdir=out / "compress")
         final_run = Path(compressed.run_dir)
         source_sha = compressed.best_sha256
@@ -197,7 +209,13 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
     errs = stages.run("errors", {"artifacts": exported.sha256, "final": exported.final},
                       lambda resume: st.stage_errors(art_dir, exported.final, out / "errors"), rec.Errors,
                       workdir=out / "errors")
-    outputs = report_mod.StageOutputs(sel, searched, train_out, compressed, exported, evaluated, benched, qat, errs)
+    deployed = None
+    if targets:
+        deployed = stages.run("deploy", {"artifacts": exported.sha256, "targets": [t.name for t in targets]},
+                              lambda resume: st.stage_deploy(art_dir, ",".join(t.name for t in targets)),
+                              rec.Deployed)
+    outputs = report_mod.StageOutputs(sel, searched, train_out, compressed, exported, evaluated, benched, qat, errs,
+                                      deployed)
     rep = report_mod.make(budget, budget_path, opts, outputs, stages.times, art_dir)
     report_mod.write(rep, out)
     return BuildResult(rep, out)

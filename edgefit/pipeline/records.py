@@ -3,41 +3,11 @@ as `stages/<name>.json` (`to_dict`) and read back on a rerun (`from_dict`). The 
 so a build directory written before these types existed reads back the same."""
 from __future__ import annotations
 
-import dataclasses
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Record:
-    """A frozen dataclass that round-trips through JSON: nested records are rebuilt from their dicts."""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        hints = typing.get_type_hints(cls)
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in d:
-                continue  # a field added later keeps its default on an older record
-            kwargs[f.name] = _rebuild(hints[f.name], d[f.name])
-        missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs
-                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        if missing:
-            raise ValueError(f"{cls.__name__} record lacks {', '.join(missing)}")
-        return cls(**kwargs)
-
-
-def _rebuild(hint, value):
-    if value is None:
-        return None
-    for t in typing.get_args(hint) or (hint,):  # X | None
-        if isinstance(t, type) and issubclass(t, Record) and isinstance(value, dict):
-            return t.from_dict(value)
-    return value
+from ..deploy.bundle import Bundle
+from ..record import Record
 
 
 @dataclass(frozen=True)
@@ -205,6 +175,13 @@ class QatOutcome(Record):
     kept: bool
     before: Int8Result
     after: Int8Result
+
+
+@dataclass(frozen=True)
+class Deployed(Record):
+    """deploy: the bundles written from the final verified artifacts (`--target`)."""
+
+    bundles: list[Bundle]
 
 
 def as_json(value: Any) -> Any:

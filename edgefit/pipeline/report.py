@@ -8,7 +8,19 @@ from pathlib import Path
 
 from .. import __version__
 from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .records import Benched, Compressed, Errors, Evaluated, Exported, QatOutcome, Searched, Selected, Trained, as_json
+from .records import (
+    Benched,
+    Compressed,
+    Deployed,
+    Errors,
+    Evaluated,
+    Exported,
+    QatOutcome,
+    Searched,
+    Selected,
+    Trained,
+    as_json,
+)
 
 NEXT_MOVES = {
     "storage_kb": "a smaller variant (`edgefit select BUDGET --objective size`) or pruning "
@@ -37,6 +49,7 @@ class StageOutputs:
     benched: Benched
     qat: QatOutcome | None
     errors: Errors | None
+    deployed: Deployed | None = None
 
 
 def advice(o: StageOutputs, data_root: str) -> list[str]:
@@ -80,7 +93,8 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
     figs = Figures(
         storage_kb=Figure(size_kb, f"{final} {size_kb:.1f} KB", measured=True),
         ram_kb=_ram(benched, measured.peak_ram_kb),
-        latency_ms=Figure(measured.latency_ms, f"on the target: {measured.latency_method} of the final network"),
+        latency_ms=Figure(measured.latency_ms, f"predicted on the target: {measured.latency_method} of the final "
+                          "network (not measured there: `edgefit probe` times it on the device)"),
         accuracy=Figure(acc, f"top-1 of {final} on {evaluated.test_images} held-out test images no training saw"
                         + ("" if searched_top1 is not None else
                            f"; not predicted (the ImageNet prior {pred['accuracy_prior']:.3f} only ranks candidates)"),
@@ -118,6 +132,7 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
         "training": {"diagnostics": train_out.diagnostics, "decisions": train_out.decisions,
                      "data_checks": train_out.data_checks},
         "errors": as_json(o.errors),
+        "bundles": [b.to_dict() for b in o.deployed.bundles] if o.deployed else [],
         "advice": advice(o, opts.data),
         "stages": times,
     }
@@ -168,7 +183,7 @@ def markdown(rep: dict) -> str:
            + f" ({m['macs'] / 1e6:.1f} M MACs, {m['params'] / 1e6:.2f} M params), "
            f"{rep['data']['num_classes']} classes from `{rep['data']['root']}`; final artifact "
            f"`{rep['artifacts']['final']}`.", "",
-           "| line | limit | predicted | measured | pass | margin | how measured |",
+           "| line | limit | predicted at select | final model | pass | margin | how it was obtained |",
            "|---|---:|---:|---:|:---:|---:|---|"]
     for ln in rep["lines"]:
         ok = "-" if ln["passed"] is None else ("yes" if ln["passed"] else "**NO**")
@@ -176,7 +191,8 @@ def markdown(rep: dict) -> str:
             ok += " (info)"
         margin = "-" if ln["margin"] is None else f"{ln['margin']:+.0%}"
         out.append(f"| {ln['constraint']} | {_fmt(ln['limit'], ln['constraint'])} | "
-                   f"{_fmt(ln['predicted'], ln['constraint'])} | {_fmt(ln['value'], ln['constraint'])} | {ok} | "
+                   f"{_fmt(ln['predicted'], ln['constraint'])} | {_fmt(ln['value'], ln['constraint'])}"
+                   f"{'' if ln['measured'] or ln['value'] is None else ' (predicted)'} | {ok} | "
                    f"{margin} | {ln['note']} |")
     if rep["next_moves"] or rep.get("advice"):
         out += ["", "## Next moves"] + [f"- {c}: {t}" for c, t in rep["next_moves"].items()]
@@ -227,7 +243,12 @@ def markdown(rep: dict) -> str:
     a = rep["artifacts"]
     out += ["", "## Artifacts", f"In `{a['dir']}` (with edgefit.json, labels.txt, reference.pt):"]
     out += [f"- `{f}`: {size / 1024:.1f} KB, test top-1 {a['test_top1'][f]:.3f}" for f, size in a["files"].items()]
-    out += [f"- training run: `{a['run_dir']}`", "", "## Stage times", "| stage | seconds | |", "|---|---:|---|"]
+    out += [f"- training run: `{a['run_dir']}`"]
+    if rep.get("bundles"):
+        out += ["", "## Deploy bundles"]
+        out += [f"- {b['target']}: `{b['directory']}` ({', '.join(b['files'])}); from "
+                f"{b['artifact'] or 'reference.pt'}, parity: {b['parity']}" for b in rep["bundles"]]
+    out += ["", "## Stage times", "| stage | seconds | |", "|---|---:|---|"]
     out += [f"| {k} | {v['seconds']:.1f} | {'skipped (unchanged)' if v['skipped'] else ''} |"
             for k, v in rep["stages"].items()]
     h = rep["host"]

@@ -7,7 +7,19 @@ import json
 from pathlib import Path
 
 from ..errors import BadInput, NothingFits
-from .records import Benched, Compressed, Errors, Evaluated, Exported, Parity, QatTrained, Searched, Selected, Trained
+from .records import (
+    Benched,
+    Compressed,
+    Deployed,
+    Errors,
+    Evaluated,
+    Exported,
+    Parity,
+    QatTrained,
+    Searched,
+    Selected,
+    Trained,
+)
 from .stages import file_digest
 
 VAL_FRACTION = TEST_FRACTION = 0.15
@@ -58,16 +70,16 @@ def pruned_places(search: int, search_pruned: int | None, fitting: int) -> int:
     return min(search, max(search // 2 if search_pruned is None else search_pruned, search - fitting))
 
 
-def stage_select(cost_budget, objective: str, max_resolution: int | None, weights: str | None, search: int = 0,
+def stage_select(budget, objective: str, max_resolution: int | None, weights: str | None, search: int = 0,
                  search_pruned: int | None = None, say=None) -> Selected:
-    """Rank the zoo on the cost lines only (`cost_budget` has min_accuracy 0): in a build, min_accuracy is
+    """Rank the zoo on the cost lines only (the accuracy line is left out of the verdict): in a build, min_accuracy is
     the task's accuracy, measured later on the user's images; the ImageNet prior only orders the candidates.
     `--max-resolution` and `--weights imagenet` (only variants with pretrained weights) narrow the zoo first.
     For a search, larger variants pruned to fit are offered too (joint.py)."""
     from ..select import nearest_miss, select
     from .joint import pruned_candidates
 
-    sel = select(cost_budget, objective)
+    sel = select(budget, objective, with_accuracy=False)
     for c in sel.candidates:
         if max_resolution is not None and c.variant.resolution > max_resolution:
             c.reasons.append({"constraint": "max_resolution", "value": c.variant.resolution, "limit": max_resolution})
@@ -88,7 +100,7 @@ def stage_select(cost_budget, objective: str, max_resolution: int | None, weight
     places = pruned_places(search, search_pruned, len(feasible))
     if places and say:
         say(f"[select] looking for up to {places} larger variant(s) that fit when pruned")
-    pruned = pruned_candidates(sel.candidates, cost_budget, places)
+    pruned = pruned_candidates(sel.candidates, budget, places)
     return Selected(feasible=feasible, rejected=[{"name": c.variant.name, "reasons": c.reasons} for c in sel.rejected],
                     needs_compress=not feasible, chosen=chosen, nearest_miss=miss,
                     predicted={c.variant.name: c.to_dict() for c in sel.candidates}[chosen], pruned=pruned)
@@ -153,10 +165,10 @@ def fresh(folder: Path) -> Path:
     return folder
 
 
-def stage_compress(run_dir: Path, out: Path, cost_budget, opts, quiet: bool) -> Compressed:
+def stage_compress(run_dir: Path, out: Path, budget, opts, quiet: bool) -> Compressed:
     from ..compress import CompressOptions, compress
 
-    s = compress(run_dir, out, CompressOptions(budget=cost_budget, finetune_epochs=max(2, opts.epochs // 4),
+    s = compress(run_dir, out, CompressOptions(budget=budget, finetune_epochs=max(2, opts.epochs // 4),
                                                batch_size=opts.batch_size, seed=opts.seed), quiet=quiet)
     c = s["compress"]
     return Compressed(run_dir=str(out), val_top1=s["val_top1"], channel_ratio=c["channel_ratio"],
@@ -231,3 +243,10 @@ def stage_errors(art_dir: Path, final: str, out: Path) -> Errors:
     r = analyse(art_dir / final, split="test", out=out)
     return Errors(dir=str(out), model=final, n=r.n, top1=r.top1, errors=len(r.errors), pairs=r.pairs[:5],
                   worst_classes=sorted(r.per_class, key=lambda c: c["f1"])[:3])
+
+
+def stage_deploy(art_dir: Path, targets: str) -> Deployed:
+    """The deploy bundles of `--target`, each from the final verified artifacts (deploy/)."""
+    from ..deploy.write import write_bundles
+
+    return Deployed(bundles=write_bundles(art_dir, targets))
