@@ -1,4 +1,5 @@
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -92,16 +93,37 @@ def colours(tmp_path_factory):
     return root
 
 
+def _session_dir(tmp_path_factory, name: str) -> tuple[Path, bool]:
+    """(a folder for a session fixture, whether it is already made). A developer iterating on one test file may set
+    EDGEFIT_TEST_REUSE=DIR to keep the trained run and its exports between pytest sessions (delete DIR after
+    changing training or export code); CI and `make test` never set it, so every session makes its own."""
+    reuse = os.environ.get("EDGEFIT_TEST_REUSE")
+    if not reuse:
+        return tmp_path_factory.mktemp(name), False
+    folder = Path(reuse) / name
+    return folder, (folder / ".made").is_file()
+
+
+def _made(folder: Path) -> None:
+    if os.environ.get("EDGEFIT_TEST_REUSE"):
+        (folder / ".made").touch()
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """One small model trained to confident predictions (three colour classes, 40 images each), shared by
-    the export, compress, errors and bench tests: trained once per session."""
+    """One small model trained to confident predictions (three colour classes, 40 images each; 15% held out as a
+    test split), shared by the export, compress, errors, deploy and bench tests: trained once per session."""
     from edgefit.train import TrainConfig, train
 
-    root = make_colours(tmp_path_factory.mktemp("colours40"), per_class=40, noise=30, seed=1)
-    out = tmp_path_factory.mktemp("run") / "run"
-    return train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(root), weights="none", epochs=15,
-                             batch_size=16, out=str(out), test_fraction=0.15), quiet=True).run_dir
+    folder, made = _session_dir(tmp_path_factory, "trained")
+    if not made:
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / "colours40").mkdir(parents=True)
+        root = make_colours(folder / "colours40", per_class=40, noise=30, seed=1)
+        train(TrainConfig(variant="mobilenet_v2_0.35_96", data=str(root), weights="none", epochs=15, batch_size=16,
+                          out=str(folder / "run"), test_fraction=0.15), quiet=True)
+        _made(folder)
+    return folder / "run"
 
 
 @contextmanager
@@ -127,12 +149,18 @@ def blocked_network():
 def exported_art(trained_run, tmp_path_factory):
     """The session's model exported to every format and precision with the network blocked, and verified:
     (folder, manifest, connection attempts). Shared by the export, deploy and probe tests."""
+    import json
+
     from edgefit.export import export
 
-    out = tmp_path_factory.mktemp("art") / "art"
+    folder, made = _session_dir(tmp_path_factory, "art")
+    out = folder / "art"
+    if made:
+        return out, json.loads((out / "edgefit.json").read_text()), []
     with blocked_network() as attempts:
         manifest = export(trained_run, out, formats="onnx,tflite", precisions="fp32,fp16,int8", calib_samples=30,
                           samples=30)
+    _made(folder)
     return out, manifest, attempts
 
 
@@ -140,11 +168,18 @@ def exported_art(trained_run, tmp_path_factory):
 def micro_art(trained_run, tmp_path_factory):
     """The session's model exported for a microcontroller (int8 .tflite with int8 input/output, the TFLite Micro
     graph), verified: (folder, manifest)."""
+    import json
+
     from edgefit.export import export
 
-    out = tmp_path_factory.mktemp("micro") / "art"
-    return out, export(trained_run, out, formats="tflite", precisions="int8", io="int8", int8_for="tflite-micro",
-                       calib_samples=30, samples=30)
+    folder, made = _session_dir(tmp_path_factory, "micro")
+    out = folder / "art"
+    if made:
+        return out, json.loads((out / "edgefit.json").read_text())
+    manifest = export(trained_run, out, formats="tflite", precisions="int8", io="int8", int8_for="tflite-micro",
+                      calib_samples=30, samples=30)
+    _made(folder)
+    return out, manifest
 
 
 HEAVY = ("torch", "torchvision", "tensorflow", "tf_keras", "keras", "onnx", "onnx2tf", "timm", "edgefit")

@@ -155,8 +155,8 @@ def test_cpp_compiles_and_settings_are_the_models_quantization(bundle, micro_art
     assert np.float32(in_scale) == np.float32(i_scale) and int(in_zp) == i_zp
     assert np.float32(out_scale) == np.float32(o_scale) and int(out_zp) == o_zp
     assert it.get_input_details()[0]["dtype"] == np.int8 and it.get_output_details()[0]["dtype"] == np.int8
-    mean_std = [tuple(float(x) for x in ln.split()) for ln in lines[1:4]]
-    assert mean_std == pytest.approx(list(zip(pp["mean"], pp["std"])), rel=1e-6)
+    mean, std = zip(*(map(float, ln.split()) for ln in lines[1:4]), strict=True)
+    assert mean == pytest.approx(pp["mean"], rel=1e-6) and std == pytest.approx(pp["std"], rel=1e-6)
     assert lines[4:] == manifest["labels"]
 
 

@@ -99,13 +99,10 @@ def test_missing_runtime_files_are_one_line_naming_what_to_run(monkeypatch, tmp_
 
 @pytest.fixture(scope="module")
 def bundle(exported_art, tmp_path_factory):
-    why = web.unavailable()
-    if why:
+    if why := web.unavailable():
         pytest.skip(f"the web target is unavailable here: {why}")
-    folder, _, _ = exported_art
-    out = tmp_path_factory.mktemp("webdeploy")
-    (b,) = write_bundles(folder, "web", out=out)
-    return folder, b
+    (b,) = write_bundles(exported_art[0], "web", out=tmp_path_factory.mktemp("webdeploy"))
+    return exported_art[0], b
 
 
 def test_bundle_holds_the_model_the_page_and_the_vendored_runtime(bundle):
@@ -131,7 +128,7 @@ def test_bundle_holds_the_model_the_page_and_the_vendored_runtime(bundle):
 
 
 def test_web_refuses_a_preprocessing_it_does_not_port(exported_art, tmp_path):
-    folder, manifest, _ = exported_art
+    folder = exported_art[0]
     m = read_manifest(folder)
     m["preprocess"] = {**m["preprocess"], "interpolation": "lanczos"}
     art = next(a for a in m["artifacts"] if a["file"] == "model.onnx")
@@ -147,15 +144,15 @@ class Chrome:
         cmd_r, self.cmd_w = os.pipe()
         self.rep_r, rep_w = os.pipe()
         a, b = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 10), fcntl.fcntl(rep_w, fcntl.F_DUPFD, 10)
-        os.close(cmd_r)
-        os.close(rep_w)
+        for fd in (cmd_r, rep_w):
+            os.close(fd)
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(
             ["bash", "-c", f'exec "$@" 3<&{a} 4>&{b} {a}<&- {b}>&-', "chromium", CHROMIUM, *FLAGS,
              "--remote-debugging-pipe", f"--user-data-dir={user_data}", "about:blank"],
             pass_fds=(a, b), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        os.close(a)
-        os.close(b)
+        for fd in (a, b):
+            os.close(fd)
         self.buf, self.last = b"", 0
         target = next(t for t in self.send("Target.getTargets")["targetInfos"] if t["type"] == "page")
         self.session = self.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)["sessionId"]
@@ -204,15 +201,12 @@ class Chrome:
     def close(self):
         try:
             self.send("Browser.close", timeout=10)
-        except RuntimeError:
-            pass
-        try:
             self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        except (RuntimeError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()
-        os.close(self.cmd_w)
-        os.close(self.rep_r)
+        for fd in (self.cmd_w, self.rep_r):
+            os.close(fd)
         self.log.close()
 
 
@@ -294,6 +288,29 @@ def test_page_classifies_the_test_split_as_onnxruntime_does(bundle, site, traine
     served = {u.split("?")[0] for u in QuietHandler.requested}
     assert served <= {f"/{page.name}/{f}" for f in os.listdir(page)} | {f"/img/{n}" for n in names}, served
 
+
+
+@need_chromium
+def test_a_picked_file_is_classified_on_the_page(bundle, site, trained_run, exported_art):
+    """A person picks an image file (the file input the drop zone opens): the page shows the label
+    onnxruntime-Python gives and its score as a percentage."""
+    from edgefit import checkpoint
+    from edgefit.data.images import split_images
+
+    root, base, chrome = site
+    shutil.copytree(bundle[1].directory, root / "pick")
+    test = split_images(checkpoint.open_source(trained_run), "test", None, limit=1)
+    p = onnxruntime_probs(root / "pick" / "model.onnx", test.x.numpy())[0]
+    assert chrome.open(f"{base}/pick/index.html") == "done"
+    doc = chrome.send("DOM.getDocument", session=chrome.session)["root"]["nodeId"]
+    node = chrome.send("DOM.querySelector", session=chrome.session, nodeId=doc, selector="#pick")["nodeId"]
+    chrome.send("DOM.setFileInputFiles", session=chrome.session, nodeId=node,
+                files=[str(Path(test.root) / test.paths[0])])
+    deadline, answer = time.monotonic() + 60, ""
+    while time.monotonic() < deadline and "%" not in answer:
+        time.sleep(0.1)
+        answer = chrome.evaluate("document.getElementById('answer').textContent")
+    assert answer == f"{exported_art[1]['labels'][int(p.argmax())]} ({100 * p.max():.1f}%)", answer
 
 def _images(root: Path) -> list[str]:
     """PNGs of every kind edgefit's decoder handles: odd sizes up and down, a tall one (vertical pass first),

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from edgefit.device import probe as device_probe
+
 from .conftest import BLOCKER, HEAVY, run_cli, run_device_script
 
 BUDGET = "name: pi\nflops_per_sec: 2G\nstorage_kb: 100000\ntarget_fps: 10\nmin_accuracy: 0.1\n"
@@ -52,7 +54,9 @@ def test_probe_runs_with_numpy_and_the_runtime_only(probed):
         assert item["agreement"]["top1_agreement"] == 1.0 and item["agreement"]["max_rel_error"] < 1e-6
         assert "validation images" in item["agreement"]["inputs"]
     assert "about" in run.stderr and "[1/1] artifacts" in run.stderr  # progress with an ETA
-    assert packed["size_bytes"] < 5 * 2**20 and (folder / "README.md").is_file()
+    assert packed["size_bytes"] == sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    assert (folder / "README.md").is_file()
+    assert (folder / "probe.py").read_bytes() == Path(device_probe.__file__).read_bytes()  # verbatim
 
 
 def test_bench_on_target_judges_target_fps_by_the_device(probed, write_budget, tmp_path):

@@ -104,7 +104,7 @@ def _inputs(path: Path):
 def _networks(runtime: str, precision: str, calibration: str, count: int | None, exclude: tuple[str, ...]):
     """The zoo networks of the calibration set, in calibrate --profile's seeded order: all of them (full), else the
     first `count` (default SMALL_NETWORKS) whose files (weights at the precision's width; a LiteRT network twice:
-    whole and cut into kernels) keep the small set within SMALL_MB."""
+    whole and cut into kernels) keep the small set within SMALL_MB, none over a MIN_NETWORKS-th of it."""
     pool = [v for v in zoo.variants() if v.name not in set(exclude)]
     random.Random(0).shuffle(pool)
     if calibration == "full" and count is None:
@@ -114,8 +114,8 @@ def _networks(runtime: str, precision: str, calibration: str, count: int | None,
     chosen, size = [], 0.0
     for v in pool:
         mb = stats[v.name]["weight_elems"] * width / 2**20
-        if calibration == "small" and size + mb > SMALL_MB:
-            continue
+        if calibration == "small" and (size + mb > SMALL_MB or mb > SMALL_MB / MIN_NETWORKS):
+            continue  # one large network would crowd out the rest
         chosen.append(v)
         size += mb
         if len(chosen) == (count or SMALL_NETWORKS):

@@ -30,6 +30,8 @@ class BundleInputs:
     manifest: dict
     artifact: dict | None
     parity: dict | None
+    data: str | None = None  # images to check parity on (verify's --data), when a writer checks it itself
+    samples: int = 200
 
     @property
     def labels(self) -> list[str]:

@@ -87,7 +87,8 @@ def write(inp: BundleInputs, folder: Path) -> Written:
     import numpy as np
 
     res = int(inp.preprocess["resolution"])
-    p = parity_inputs(inp.art_dir)  # first: a missing image folder is reported before the minute of lowering
+    # first: a missing image folder is reported before the minute of lowering
+    p = parity_inputs(inp.art_dir, inp.data, inp.samples)
     model = deploy_form(checkpoint.build_model(checkpoint.load(inp.reference_path)))
     program, delegates, outside = lower(model, res)
     pte = folder / PTE

@@ -104,9 +104,9 @@ def check(path: Path, model: dict) -> Arena:
     one int8 vector out; else BadInput naming what is wrong."""
     arena = measure_arena(path)
     if not arena.ok:
-        ops = f" (TFLM has no kernel for {', '.join(arena.missing_ops)})" if arena.missing_ops else ""
-        raise BadInput(f"TensorFlow Lite Micro cannot run {path.name}{ops}: {arena.error}; export a variant whose "
-                       "ops TFLM has (e.g. mobilenet_v2) or write another --target")
+        why = f"it has no kernel for {', '.join(arena.missing_ops)}" if arena.missing_ops else arena.error
+        raise BadInput(f"TensorFlow Lite Micro cannot run {path.name}: {why}; export a network from edgefit's zoo "
+                       "(every family runs in TFLM) or choose another --target")
     lacking = [op for op in model["ops"] if op not in TFLM_BUILTINS]
     if lacking:
         raise BadInput(f"{path.name} has ops TFLM's MicroMutableOpResolver has no method for: {', '.join(lacking)}; "

@@ -54,7 +54,7 @@ def write_bundles(art_dir: str | Path, targets: str | list[DeployTarget], out: s
         if t.format is not None:
             artifact = pick_artifact(manifest, t)
             parity = verified(art_dir, manifest, artifact, lambda d: verify(d, data=data, samples=samples))
-        inp = BundleInputs(art_dir, manifest, artifact, parity)
+        inp = BundleInputs(art_dir, manifest, artifact, parity, data, samples)
         dest = root / t.name
         with staged(dest) as folder:
             written = WRITERS[t.name].write(inp, folder)
