@@ -3,16 +3,29 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test lint install install-dev chromium check-python bench clean
 
-$(BIN)/python:
+# One clear line instead of a pip traceback: the Python version, and the venv module Debian ships apart.
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { echo "make: edgefit needs \
+	Python 3.10 or newer; $(PYTHON) is $$($(PYTHON) --version 2>/dev/null || echo missing): run make PYTHON=python3.11"; exit 2; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { echo "make: $(PYTHON) cannot create a virtual \
+	environment: install it (Debian/Ubuntu: apt-get install python3-venv)"; exit 2; }
+
+$(BIN)/python: | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# make demo: the runtime only; make test: the dev extras too (pytest, ruff, Ray, coremltools, executorch).
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(DEV_STAMP)
 
 # onnxruntime-web, copied into the web deploy bundle (pinned by package.json + package-lock.json).
 NPM_STAMP := node_modules/.package-lock.json
@@ -21,6 +34,15 @@ $(NPM_STAMP): package.json package-lock.json
 	else echo "make: npm not found: the web deploy target needs it (install Node.js and npm, then make install)"; fi
 
 install: $(STAMP) $(NPM_STAMP)
+
+install-dev: $(DEV_STAMP) $(NPM_STAMP)
+
+# Chromium for the web bundle's browser tests (Debian/Ubuntu as root; elsewhere the tests skip with the reason).
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	echo "make: no Chromium (apt-get install -y chromium); the browser tests will be skipped"
 
 DEMO_DATA := runs/demo-data
 # The demo build (bench/build_demo.py times exactly these arguments).
@@ -34,13 +56,13 @@ demo: install
 	@$(BIN)/edgefit build $(DEMO_BUILD_ARGS) || { rc=$$?; [ $$rc -eq 1 ] || exit $$rc; \
 	  echo "make demo: the build ran, but a budget line failed (exit 1): see runs/demo-build/report.md"; }
 
-test: install
+test: install-dev chromium
 	$(BIN)/python -m pytest -q
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 
-bench: install
+bench: install-dev
 	$(BIN)/python bench/select_time.py
 	$(BIN)/python bench/train_speed.py
 	$(BIN)/python bench/export_size.py --fit

@@ -80,18 +80,23 @@ TABLE_CLASSES = (2, 1000)  # the class counts model_zoo/make_cost_table.py trace
 TABLE_PATH = zoo.catalog_path().parent / "cost_table.json"
 
 
+_NOT_EXACT = object()
+
+
 def _between(lo, hi, n: int, n_lo: int, n_hi: int):
     """A statistic at n classes from its values at n_lo and n_hi: the same, or linear in the class count (exactly:
-    the classifier adds the same whole number per class); None when neither holds."""
+    the classifier adds the same whole number per class); _NOT_EXACT when neither holds."""
     if isinstance(lo, dict) and isinstance(hi, dict):
         if set(lo) != set(hi):
-            return None
+            return _NOT_EXACT
         out = {k: _between(lo[k], hi[k], n, n_lo, n_hi) for k in lo}
-        return None if any(v is None for v in out.values()) else out
-    if lo == hi or not isinstance(lo, int) or not isinstance(hi, int):
-        return lo if lo == hi else None
+        return _NOT_EXACT if any(v is _NOT_EXACT for v in out.values()) else out
+    if lo == hi:
+        return lo
+    if not isinstance(lo, int) or not isinstance(hi, int):
+        return _NOT_EXACT
     per_class, rest = divmod(hi - lo, n_hi - n_lo)
-    return None if rest else lo + per_class * (n - n_lo)
+    return _NOT_EXACT if rest else lo + per_class * (n - n_lo)
 
 
 def table_stats(num_classes: int) -> dict[str, dict] | None:
@@ -113,7 +118,7 @@ def table_stats(num_classes: int) -> dict[str, dict] | None:
         if lo is None or hi is None or lo["peak_act_elems"] != hi["peak_act_elems"]:
             return None  # the classifier may set the peak: trace
         stats = _between(lo, hi, num_classes, n_lo, n_hi)
-        if stats is None:
+        if stats is _NOT_EXACT:
             return None
         out[v.name] = stats
     return out

@@ -6,10 +6,48 @@ from edgefit import costs, zoo
 from edgefit.budget import budget_from_mapping
 from edgefit.trace import measure_variant
 
+OUTSIDE_TABLE = costs.TABLE_CLASSES[1] + 1  # a class count the shipped table does not give: traced and cached
+
+
+def test_the_shipped_cost_table_is_the_tracers():
+    """model_zoo/cost_table.json (make_cost_table.py) gives, for a class count between its two traces, exactly what
+    the tracer measures now: every zoo variant at 10 classes, and a few at an odd count."""
+    from edgefit.trace import measure_variants
+
+    table = costs.table_stats(10)
+    assert table is not None, "the shipped table is stale: run model_zoo/make_cost_table.py"
+    traced = {n: s.to_dict() for n, s in measure_variants(zoo.variants(), 10).items()}
+    assert table == traced
+    some = zoo.variants()[::15]
+    assert {v.name: costs.table_stats(37)[v.name] for v in some} == \
+        {n: s.to_dict() for n, s in measure_variants(some, 37).items()}
+
+
+def test_a_first_select_needs_no_tracing_and_no_torch(tmp_path):
+    """With an empty cache folder, select's statistics come from the shipped table: torch is never imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from edgefit.costs import zoo_stats; s = zoo_stats(10); "
+            "print(len(s), 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**__import__("os").environ, "EDGEFIT_CACHE_DIR": str(tmp_path / "empty")})
+    assert r.returncode == 0 and r.stdout.split() == [str(len(zoo.variants())), "False"], r.stderr[-1500:]
+    assert not (tmp_path / "empty").exists()  # nothing to cache
+
+
+def test_a_stale_table_is_not_used(monkeypatch):
+    monkeypatch.setattr(costs, "COST_MODEL_VERSION", costs.COST_MODEL_VERSION + 1)
+    assert costs.table_stats(10) is None
+    monkeypatch.undo()
+    assert costs.table_stats(OUTSIDE_TABLE) is None and costs.table_stats(10) is not None
+
 
 def test_cache_is_keyed_and_reused(monkeypatch):
-    stats = costs.zoo_stats(1000)
-    path = costs.cache_path(1000)
+    two = zoo.variants()[:2]
+    monkeypatch.setattr(zoo, "variants", lambda: two)  # outside the table's classes, a two-variant zoo is traced
+    stats = costs.zoo_stats(OUTSIDE_TABLE)
+    path = costs.cache_path(OUTSIDE_TABLE)
     assert path.is_file() and costs.cache_path(10) != path
     assert json.loads(path.read_text())["variants"] == stats
 
@@ -17,17 +55,17 @@ def test_cache_is_keyed_and_reused(monkeypatch):
         raise AssertionError("a warm cache must not measure again")
 
     monkeypatch.setattr("edgefit.trace.measure_variants", boom)
-    assert costs.zoo_stats(1000) == stats
+    assert costs.zoo_stats(OUTSIDE_TABLE) == stats
 
 
 def test_damaged_cache_is_rebuilt(monkeypatch):
     two = zoo.variants()[:2]
     monkeypatch.setattr(zoo, "variants", lambda: two)  # a two-variant zoo: the rebuild, not its size, is tested
-    stats = costs.zoo_stats(7)
-    path = costs.cache_path(7)
+    stats = costs.zoo_stats(OUTSIDE_TABLE + 1)
+    path = costs.cache_path(OUTSIDE_TABLE + 1)
     assert set(stats) == {v.name for v in two}
     path.write_text("{not json")
-    assert costs.zoo_stats(7) == stats
+    assert costs.zoo_stats(OUTSIDE_TABLE + 1) == stats
     assert json.loads(path.read_text())["variants"] == stats
 
 
