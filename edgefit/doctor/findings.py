@@ -1,22 +1,15 @@
 """From the per-file records to findings: unreadable files, duplicates, label conflicts, leaks between
 splits, class balance, geometry and colour.
 
-Near duplicates (a resized or re-encoded copy) are found in two steps: candidate pairs whose 16 x 16
-grayscale thumbnails correlate at >= NEAR_THUMB and whose perceptual hashes are within NEAR_PHASH bits,
-then a check of the two images at the smaller one's own resolution (up to 64 px), where a copy still
-correlates at >= NEAR_FINE but two different pictures of similar things (two circles in the same place, two
-clock hands at the same angle) do not: their noise and detail differ. Measured on generated sets (see
-bench/doctor_speed.py): resized, re-encoded and upscaled copies of 96 px images score >= 0.995, distinct
-images at most 0.987.
+Exact copies share a content hash; near copies (enlarged, reduced, re-encoded, or trimmed by a small border) are
+found by near.py.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-NEAR_THUMB = 0.98
-NEAR_PHASH = 8
-NEAR_FINE = 0.99
-FINE_MAX_SIDE = 64
+from .near import near_pairs
+
 IMBALANCE_RATIO = 3.0  # largest / smallest class at which imbalance is reported
 SMALL_CLASS_TRAIN = 20  # fewer training images than this per class is reported
 MIXED_COLOR_SHARE = 0.01  # both gray and colour images present, the smaller group at least this share
@@ -59,59 +52,6 @@ def _union_find(n: int):
             parent[max(ra, rb)] = min(ra, rb)
 
     return find, union
-
-
-def _thumbs(records: list[dict]):
-    import base64
-
-    import numpy as np
-
-    t = np.stack([np.frombuffer(base64.b64decode(r["thumb16"]), dtype=np.uint8) for r in records]).astype(np.float32)
-    t -= t.mean(1, keepdims=True)
-    norm = np.linalg.norm(t, axis=1, keepdims=True)
-    return t / np.maximum(norm, 1e-6)
-
-
-def _fine_corr(root, a: str, b: str) -> float:
-    import numpy as np
-    from PIL import Image
-
-    ims = []
-    for rel in (a, b):
-        with Image.open(root / rel) as im:
-            ims.append(im.convert("RGB"))
-    side = min(FINE_MAX_SIDE, *(min(im.size) for im in ims))
-    vs = []
-    for im in ims:  # colour counts: two pictures of the same shape in other colours are not copies
-        v = np.asarray(im.resize((side, side), Image.BILINEAR), dtype=np.float32).reshape(-1, 3)
-        v = (v - v.mean(0)).ravel()
-        vs.append(v / max(float(np.linalg.norm(v)), 1e-6))
-    return float(vs[0] @ vs[1])
-
-
-def near_pairs(root, items: list[tuple[str, dict]], block: int = 512) -> list[tuple[int, int]]:
-    """Index pairs of near-duplicate images among `items` [(path, record)] (exact copies included)."""
-    import numpy as np
-
-    if len(items) < 2:
-        return []
-    t = _thumbs([r for _, r in items])
-    ph = np.array([int(r["phash"], 16) for _, r in items], dtype=np.uint64)
-    pairs = []
-    n = len(items)
-    for i in range(0, n, block):
-        c = t[i:i + block] @ t[i:].T
-        rows, cols = np.nonzero(c >= NEAR_THUMB)
-        keep = cols > rows  # upper triangle: j > i
-        rows, cols = rows[keep] + i, cols[keep] + i
-        close = np.bitwise_count(ph[rows] ^ ph[cols]) <= NEAR_PHASH
-        pairs += list(zip(rows[close].tolist(), cols[close].tolist(), strict=True))
-    out = []
-    for a, b in pairs:
-        ra, rb = items[a][1], items[b][1]
-        if ra["sha256"] == rb["sha256"] or _fine_corr(root, items[a][0], items[b][0]) >= NEAR_FINE:
-            out.append((a, b))
-    return out
 
 
 def duplicate_findings(root, images: list[tuple[str, dict, str, str]], near: bool = True) -> list[Finding]:

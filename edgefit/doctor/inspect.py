@@ -1,11 +1,11 @@
 """One look at every file of an image folder: content hash, decodability, geometry, colour, EXIF rotation and
-perceptual hashes, in parallel worker processes, cached by (size, mtime) so a second look is instant.
+the small luma and chroma thumbnails the near-duplicate search compares (near.py), in parallel worker processes,
+cached by (size, mtime) so a second look is instant.
 
-Only PIL, numpy and imagehash are imported here (no torch), so workers start fast.
+Only PIL and numpy are imported here (no torch), so workers start fast.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -13,7 +13,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-INSPECT_VERSION = 1
+from .near import thumbnails
+
+INSPECT_VERSION = 2  # 2: luma/chroma thumbnails for scale- and crop-tolerant near duplicates (was phash, thumb16)
 GRAY_TOLERANCE = 6  # max channel difference (0-255) on a 32 px thumbnail for an RGB image to count as gray
 
 
@@ -40,7 +42,6 @@ def _why(e: Exception) -> str:
 
 def inspect_file(path: str) -> dict:
     """Everything the doctor needs to know about one file (never raises)."""
-    import imagehash
     from PIL import Image
 
     rec: dict = {}
@@ -57,9 +58,7 @@ def inspect_file(path: str) -> dict:
             img.load()
             rec["width"], rec["height"], rec["mode"] = img.width, img.height, img.mode
             rec["gray"] = _gray(img)
-            plain = img.convert("RGB").convert("L")
-            rec["phash"] = str(imagehash.phash(plain))
-            rec["thumb16"] = base64.b64encode(plain.resize((16, 16), Image.BILINEAR).tobytes()).decode()
+            rec.update(thumbnails(img))
     except Exception as e:  # noqa: BLE001 - any decoder failure is a finding, not a crash
         rec = {"bytes": rec["bytes"], "sha256": rec["sha256"], "error": _why(e)}
     return rec
