@@ -35,6 +35,7 @@ from record import save  # noqa: E402
 SIZES = (32, 224)
 KINDS = ("exact", "up2x", "down2x", "jpeg70", "crop6", "crop3", "crop12")
 PER_KIND = 10
+DISTINCT_SCORED = 300  # the most alike distinct pairs whose margin to the thresholds is reported
 FLAT = 4.0  # luma std at 16 px under which doctor compares for exact copies only (near.FLAT)
 
 
@@ -141,7 +142,10 @@ def build(root: Path, images, seed: int):
 
 
 def margins(root: Path, picture: dict, copies: dict) -> dict | None:
-    """With the current near.py: how close the hardest cases come to the thresholds (1.0 = on the threshold)."""
+    """With the current near.py, how close the hardest cases come to each threshold: per kind of copy, the worst
+    candidate-step figures and the worst ratio to the tolerance (1.0 = on it) of step 2 (thumbnails) and of the
+    decision (decoded images); for distinct pictures, the closest to the decision of the DISTINCT_SCORED most alike
+    pairs (uncropped thumbnails)."""
     try:
         from edgefit.doctor import near
         from edgefit.doctor.inspect import inspect_all
@@ -150,26 +154,39 @@ def margins(root: Path, picture: dict, copies: dict) -> dict | None:
     rels = sorted(picture)
     recs, _ = inspect_all(root, rels)
     items = [(r, recs[r]) for r in rels]
-    views = near._Views(root, items, decode=True)
-
-    def ratio(s):
-        return max(s["luma"] / s["tolerance"], s["chroma"] / near.NEAR_CHROMA)
-
     index = {r: i for i, r in enumerate(rels)}
-    copy_worst = {}
+    stored, decoded = near._Views(root, items, decode=False), near._Views(root, items, decode=True)
+    t, mean, std, chroma = near._candidate_views(items)
+
+    def ratio(s, loose=1.0, loose_chroma=1.0):
+        return max(s["luma"] / (loose * s["tolerance"]), s["chroma"] / (loose_chroma * near.NEAR_CHROMA))
+
+    kinds: dict[str, dict] = {}
     for c, (kind, src) in copies.items():
-        s = near.pair_score(views(index[src]), views(index[c]))
-        copy_worst[kind] = max(copy_worst.get(kind, 0.0), round(ratio(s), 3))
-    closest, n_cand = None, 0
-    for a, b in near.candidates(items):
-        if picture[rels[a]] == picture[rels[b]]:
-            continue
-        n_cand += 1
-        s = near.pair_score(views(a), views(b))
+        a, b = index[src], index[c]
+        corr, x, y, j = max((float(t[x, j] @ t[y, 0]), x, y, j) for x, y in ((a, b), (b, a))
+                            for j in range(len(near.CROPS)))
+        row = kinds.setdefault(kind, {"candidate_corr_min": 1.0, "mean_diff_max": 0.0, "std_ratio_max": 1.0,
+                                      "chroma_diff_max": 0.0, "thumbnail_ratio_max": 0.0, "decoded_ratio_max": 0.0})
+        figures = {"candidate_corr_min": corr, "mean_diff_max": abs(mean[x, j] - mean[y, 0]),
+                   "std_ratio_max": max(std[x, j], std[y, 0]) / max(min(std[x, j], std[y, 0]), 1e-6),
+                   "chroma_diff_max": float(np.abs(chroma[x, j] - chroma[y, 0]).max()),
+                   "thumbnail_ratio_max": ratio(near.pair_score(stored(a), stored(b)), near.LOOSE, near.LOOSE_CHROMA),
+                   "decoded_ratio_max": ratio(near.pair_score(decoded(a), decoded(b)))}
+        for key, v in figures.items():
+            row[key] = round(float(min(row[key], v) if key.endswith("_min") else max(row[key], v)), 3)
+    originals = np.array([i for i, r in enumerate(rels) if picture[r] == r])
+    sim = t[originals, 0] @ t[originals, 0].T
+    iu = np.triu_indices(len(originals), 1)
+    closest = None
+    for flat in np.argsort(-sim[iu])[:DISTINCT_SCORED]:
+        a, b = originals[iu[0][flat]], originals[iu[1][flat]]
+        s = near.pair_score(decoded(a), decoded(b))
         if s["contrast"] >= near.FLAT and (closest is None or ratio(s) < closest["ratio"]):
             closest = {"ratio": round(ratio(s), 3), "luma": round(s["luma"], 2), "contrast": round(s["contrast"], 1),
-                       "chroma": round(s["chroma"], 2), "corr": round(s["corr"], 4), "files": [rels[a], rels[b]]}
-    return {"copy_worst_ratio": copy_worst, "distinct_candidates": n_cand, "closest_distinct": closest}
+                       "tolerance": round(s["tolerance"], 2), "chroma": round(s["chroma"], 2),
+                       "corr": round(s["corr"], 4), "files": [rels[a], rels[b]]}
+    return {"copies": kinds, "distinct_pairs_scored": min(DISTINCT_SCORED, len(iu[0])), "closest_distinct": closest}
 
 
 def measure(name: str, images, size: int, seed: int) -> dict:
@@ -234,7 +251,8 @@ def main() -> None:
         from edgefit.doctor import near
 
         thresholds = {k: getattr(near, k) for k in ("SIDE", "CSIDE", "CROPS", "FLAT", "NEAR_CAND", "MEAN_WINDOW",
-                                                    "STD_RATIO", "NEAR_ABS", "NEAR_REL", "NEAR_CHROMA", "LOOSE")}
+                                                    "STD_RATIO", "CHROMA_WINDOW", "NEAR_ABS", "NEAR_REL", "NEAR_CHROMA",
+                                                    "LOOSE", "LOOSE_CHROMA", "MIN_SIDE", "DECODE_SIDE")}
         thresholds["GRID"] = [near.GRID[0], near.GRID[-1], near.GRID[1] - near.GRID[0]]
     except ImportError:
         pass

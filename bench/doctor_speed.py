@@ -2,7 +2,7 @@
 file decoded, hashed and thumbnailed) and warm (the per-file cache in EDGEFIT_CACHE_DIR answers), with
 planted duplicates so the near-duplicate search has work to do.
 
-    .venv/bin/python bench/doctor_speed.py [--per-class 2000]
+    .venv/bin/python bench/doctor_speed.py [--per-class 2000] [--name doctor_speed]
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from doctor_near_dups import cpu_name  # noqa: E402
 from record import save  # noqa: E402
 from train_defaults import EDGEFIT  # noqa: E402
 
@@ -24,6 +25,7 @@ from train_defaults import EDGEFIT  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-class", type=int, default=2000)
+    ap.add_argument("--name", default="doctor_speed", help="results file name under bench/results/")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "demo"
@@ -52,8 +54,8 @@ def main() -> None:
             rows[run] = {"seconds": round(wall, 1), "images_per_sec": round(n / wall, 1),
                          "duplicate_findings": {f["code"]: f["count"] for f in dup}}
             print(run, rows[run], flush=True)
-    save("doctor_speed", {"benchmark": __doc__.split("\n\n")[0], "images": n, "planted_duplicates": planted,
-                          "cpu_count": os.cpu_count(), "runs": rows})
+    save(args.name, {"benchmark": __doc__.split("\n\n")[0], "cpu": cpu_name(), "images": n,
+                     "planted_duplicates": planted, "cpu_count": os.cpu_count(), "runs": rows})
 
 
 if __name__ == "__main__":

@@ -312,7 +312,7 @@ def test_weights_imagenet_keeps_only_variants_with_weights():
 
 
 STAGE_RECORDS = {"select": "Selected", "train": "Trained", "export": "Exported", "evaluate": "Evaluated",
-                 "bench": "Benched", "errors": "Errors"}
+                 "bench": "Benched", "errors": "Errors", "deploy": "Deployed"}
 
 
 @pytest.mark.slow

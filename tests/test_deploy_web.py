@@ -284,7 +284,9 @@ def test_page_classifies_the_test_split_as_onnxruntime_does(bundle, site, traine
     diff = max(abs(r["score"] - float(row.max())) for r, row in zip(got, p, strict=True))
     print(f"{artifact}: {len(names)} images in Chromium in {seconds:.1f} s, labels equal, "
           f"max score difference {diff:.2e}")
-    assert diff <= 1e-4
+    # float kernels agree to rounding; int8 kernels differ by build (onnxruntime-web's wasm vs x86's VNNI paths
+    # round requantization differently), so the int8 page is held to the same labels and close scores
+    assert diff <= (1e-4 if artifact == "model.onnx" else 0.05)
     served = {u.split("?")[0] for u in QuietHandler.requested}
     assert served <= {f"/{page.name}/{f}" for f in os.listdir(page)} | {f"/img/{n}" for n in names}, served
 

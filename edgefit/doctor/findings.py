@@ -97,8 +97,9 @@ def duplicate_findings(root, images: list[tuple[str, dict, str, str]], near: boo
         split_of = {p: s for p, _, _, s in images}
         held = [f for g in leak for f in g if split_of[f] != "train"]
         out.append(Finding("leak", "error",
-                           f"{len(held)} validation/test image(s) are copies (exact or resized/re-encoded) of training "
-                           "images: the measured accuracy is inflated; remove them from one side of the split",
+                           f"{len(held)} validation/test image(s) are copies (exact, resized, re-encoded or cropped) "
+                           "of training images: the measured accuracy is inflated; remove them from one side of the "
+                           "split",
                            len(held), held, leak))
     if dup:
         n = sum(len(g) - 1 for g in dup)
@@ -108,8 +109,8 @@ def duplicate_findings(root, images: list[tuple[str, dict, str, str]], near: boo
     if near:
         n = sum(len(g) - 1 for g in near)
         out.append(Finding("near_duplicate", "warning",
-                           f"{n} near-duplicate image(s) (resized or re-encoded copies) within a class: they weigh "
-                           "those pictures double; keep one", n, [f for g in near for f in g], near))
+                           f"{n} near-duplicate image(s) (resized, re-encoded or cropped copies) within a class: they "
+                           "weigh those pictures double; keep one", n, [f for g in near for f in g], near))
     return out
 
 

@@ -4,7 +4,8 @@ found from the thumbnails inspect.py stores for every file, in three steps:
 1. candidates: the 16 px luma thumbnails of centre crops (CROPS, 0-12% per side) of every image against the
    uncropped thumbnails of the others, correlation >= NEAR_CAND, among images of similar brightness, contrast and
    mean colour (a window on sorted brightness keeps this far below n^2 on varied data);
-2. a check of the candidates on the stored thumbnails, with a finer crop search and LOOSE times the tolerance;
+2. a check of the candidates on the stored thumbnails, with the finer crop search of step 3 and LOOSE (LOOSE_CHROMA)
+   times its tolerance;
 3. the decision on the decoded images: at the best centred crop (0-14% per side, of either image) the two differ at
    16 px luma by at most NEAR_ABS + NEAR_REL x their contrast (RMS, gray levels 0-255) and in colour at 8 px by at
    most NEAR_CHROMA.
@@ -40,8 +41,11 @@ CHROMA_WINDOW = 10.0  # candidate: mean Cb and Cr each within this many levels
 NEAR_ABS = 1.0  # copy: RMS luma difference at 16 px <= NEAR_ABS + NEAR_REL x contrast
 NEAR_REL = 0.06
 NEAR_CHROMA = 8.0  # copy: RMS chroma difference at 8 px <= NEAR_CHROMA
-LOOSE = 2.0  # the thumbnail check's tolerance, times the decision's
-BLOCK = 512
+LOOSE = 2.0  # the thumbnail check's luma tolerance, times the decision's
+LOOSE_CHROMA = 3.0  # and its colour tolerance (the stored chroma is 8 px: a crop of it is coarse)
+BLOCK = 512  # rows per matrix product in the candidate step
+BATCH = 128  # pairs per step-2 batch
+VIEWS_KEPT = 2048  # images whose crops are kept (45 KB each)
 
 
 def thumbnails(img) -> dict:
@@ -113,45 +117,62 @@ def _decoded(path):
 
 
 class _Views:
-    """Crops of each image at GRID, from the stored thumbnails or the decoded file, made once per image."""
+    """Crops of each image at GRID (luma k x 256, chroma k x 128), from the stored thumbnails or the decoded file,
+    kept for the last VIEWS_KEPT images asked for."""
 
     def __init__(self, root, items, decode: bool):
-        self.root, self.items, self.decode, self.cache = root, items, decode, {}
+        from collections import OrderedDict
+
+        self.root, self.items, self.decode, self.cache = root, items, decode, OrderedDict()
 
     def __call__(self, i: int):
-        if i not in self.cache:
-            rel, rec = self.items[i]
-            luma, chroma = _decoded(self.root / rel) if self.decode else _stored(rec)
-            w, h = rec["width"], rec["height"]
-            self.cache[i] = (_crops(luma, w, h, GRID, SIDE).reshape(len(GRID), -1),
-                             _crops(chroma, w, h, GRID, CSIDE).reshape(len(GRID), -1))
-        return self.cache[i]
+        if i in self.cache:
+            self.cache.move_to_end(i)
+            return self.cache[i]
+        rel, rec = self.items[i]
+        luma, chroma = _decoded(self.root / rel) if self.decode else _stored(rec)
+        w, h = rec["width"], rec["height"]
+        view = (_crops(luma, w, h, GRID, SIDE).reshape(len(GRID), -1),
+                _crops(chroma, w, h, GRID, CSIDE).reshape(len(GRID), -1))
+        self.cache[i] = view
+        if len(self.cache) > VIEWS_KEPT:
+            self.cache.popitem(last=False)
+        return view
+
+
+def scores(a: list, b: list) -> dict:
+    """For pairs of views (a[i], b[i]: _Views entries), the best centred crop of either image against the other:
+    correlation, RMS luma difference, contrast (the smaller std) and RMS chroma difference there, arrays by pair."""
+    import numpy as np
+
+    la, lb = np.stack([v[0] for v in a]), np.stack([v[0] for v in b])
+    k, rows = len(GRID), np.arange(len(a))
+    x = np.concatenate([la, np.repeat(la[:, :1], k - 1, 1)], 1)  # a cropped vs b whole, then a whole vs b cropped
+    y = np.concatenate([np.repeat(lb[:, :1], k, 1), lb[:, 1:]], 1)
+    x -= x.mean(2, keepdims=True)
+    y -= y.mean(2, keepdims=True)
+    corr = (x * y).sum(2) / np.maximum(np.sqrt((x * x).sum(2) * (y * y).sum(2)), 1e-6)
+    best = corr.argmax(1)
+    xb, yb = x[rows, best], y[rows, best]
+    ca = np.stack([v[1] for v in a])[rows, np.where(best < k, best, 0)]
+    cb = np.stack([v[1] for v in b])[rows, np.where(best < k, 0, best - k + 1)]
+    return {"corr": corr[rows, best], "luma": np.sqrt(((xb - yb) ** 2).mean(1)),
+            "contrast": np.minimum(xb.std(1), yb.std(1)), "chroma": np.sqrt(((ca - cb) ** 2).mean(1)),
+            "crop_a": np.asarray(GRID)[np.where(best < k, best, 0)],
+            "crop_b": np.asarray(GRID)[np.where(best < k, 0, best - k + 1)]}
 
 
 def pair_score(a: tuple, b: tuple) -> dict:
-    """The best centred crop of either image against the other (a, b: _Views entries): correlation, RMS luma
-    difference, contrast (the smaller std), RMS chroma difference, the crops, and the tolerance it is held to."""
-    import numpy as np
-
-    (la, ca), (lb, cb) = a, b
-    k = len(GRID)
-    x = np.concatenate([la, np.repeat(la[:1], k - 1, 0)])  # a cropped vs b whole, then a whole vs b cropped
-    y = np.concatenate([np.repeat(lb[:1], k, 0), lb[1:]])
-    x = x - x.mean(1, keepdims=True)
-    y = y - y.mean(1, keepdims=True)
-    corr = (x * y).sum(1) / np.maximum(np.sqrt((x * x).sum(1) * (y * y).sum(1)), 1e-6)
-    best = int(np.argmax(corr))
-    xc = ca[best] if best < k else ca[0]
-    yc = cb[0] if best < k else cb[best - k + 1]
-    std = float(min(x[best].std(), y[best].std()))
-    return {"corr": float(corr[best]), "luma": float(np.sqrt(((x[best] - y[best]) ** 2).mean())), "contrast": std,
-            "chroma": float(np.sqrt(((xc - yc) ** 2).mean())), "tolerance": NEAR_ABS + NEAR_REL * std,
-            "crop": [GRID[best] if best < k else 0.0, 0.0 if best < k else GRID[best - k + 1]]}
+    """scores() of one pair, as floats, with the tolerance its luma difference is held to."""
+    s = {key: float(v[0]) for key, v in scores([a], [b]).items()}
+    return {**s, "tolerance": NEAR_ABS + NEAR_REL * s["contrast"]}
 
 
-def is_copy(s: dict, loose: float = 1.0) -> bool:
-    return (s["contrast"] >= FLAT and s["luma"] <= loose * s["tolerance"]
-            and s["chroma"] <= loose * NEAR_CHROMA)
+def is_copy(s: dict, loose: float = 1.0, loose_chroma: float = 1.0):
+    """The decision (on floats or arrays of scores()): enough contrast, luma and colour within tolerance (times
+    `loose` and `loose_chroma`)."""
+    return ((s["contrast"] >= FLAT) & (s["luma"] <= loose * (NEAR_ABS + NEAR_REL * s["contrast"]))
+            & (s["chroma"] <= loose_chroma * NEAR_CHROMA))
 
 
 def _candidate_views(items):
@@ -220,16 +241,19 @@ def near_pairs(root, items: list[tuple[str, dict]]) -> list[tuple[int, int]]:
     found by their content hash elsewhere."""
     from pathlib import Path
 
-    items = [(p, r) for p, r in items]
     usable = [i for i, (_, r) in enumerate(items) if "luma" in r and "chroma" in r]
     if len(usable) < 2:
         return []
     sub = [items[i] for i in usable]
     stored, decoded = _Views(Path(root), sub, decode=False), _Views(Path(root), sub, decode=True)
+    pairs = candidates(sub)
+    likely = []
+    for s in range(0, len(pairs), BATCH):  # step 2, on the thumbnails
+        batch = pairs[s:s + BATCH]
+        keep = is_copy(scores([stored(a) for a, _ in batch], [stored(b) for _, b in batch]), LOOSE, LOOSE_CHROMA)
+        likely += [p for p, k in zip(batch, keep, strict=True) if k]
     out = []
-    for a, b in candidates(sub):
-        if not is_copy(pair_score(stored(a), stored(b)), LOOSE):
-            continue
+    for a, b in likely:  # step 3, on the decoded images
         try:
             if is_copy(pair_score(decoded(a), decoded(b))):
                 out.append((usable[a], usable[b]))
