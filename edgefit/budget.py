@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from .benchmark.latency_profile import load_profile
 from .errors import BadInput, did_you_mean
 from .precision import Precision
 from .yamlio import read_yaml
@@ -279,8 +280,6 @@ def load_budget(path: str | Path) -> Budget:
     budget = budget_from_mapping(read_yaml(path, "budget"), source=str(path))
     if budget.latency_profile is None:
         return budget
-    from .benchmark.latency_profile import load_profile
-
     resolved = Path(path).parent / budget.latency_profile
     try:
         load_profile(resolved)

@@ -165,7 +165,7 @@ def verify_cmd(art_dir, data, samples, max_rel_error, min_agreement, layers, as_
     Example:
       edgefit verify artifacts --samples 100
     """
-    from ..verify import verify
+    from ..export.verify import verify
 
     report = verify(art_dir, data=data, samples=samples, max_rel_error=max_rel_error, min_agreement=min_agreement,
                     layers=layers)
