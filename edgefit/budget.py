@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from .benchmark.latency_profile import load_profile
 from .errors import BadInput, did_you_mean
 from .precision import Precision
+from .vocabulary import BUDGET_RUNTIMES as RUNTIMES
 from .yamlio import read_yaml
 
 ACCURACY_ON = ("task", "imagenet")
@@ -42,7 +43,6 @@ KEYS = {
                        "the budget file; latency is predicted with it where it applies",
 }
 OP_CLASSES = ("standard", "depthwise", "pointwise", "dense")
-RUNTIMES = ("tflite-micro",)
 REQUIRED = ("name", "storage_kb", "target_fps", "min_accuracy")
 
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from ..errors import BadInput
 from ..paths import cache_dir
+from ..vocabulary import PROFILED_PRECISIONS as PRECISIONS
+from ..vocabulary import PROFILED_RUNTIMES as RUNTIMES
 
 SCHEMA = "edgefit-latency-profile/1"
 MODEL_VERSION = 1  # the latency model's features; a profile with another version is stale
-RUNTIMES = ("onnxruntime", "litert")
-PRECISIONS = ("fp32", "int8")
 MIN_NETWORKS = 6
 HOLDOUT_EVERY = 5  # every 5th sampled network is held out to report the fit quality
 CALIB_NOISE = 8  # Gaussian calibration inputs for an int8 graph (the graph, not its scales, sets the time)

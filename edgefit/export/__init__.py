@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .deploy_form import INT8_RUNTIMES, deploy_form, int8_form_differs
+from ..vocabulary import INT8_GRAPH_RUNTIMES as INT8_RUNTIMES
+from .deploy_form import deploy_form, int8_form_differs
 from .formats import TARGETS, not_offered, plan
 
 MANIFEST = "edgefit.json"
