@@ -34,7 +34,8 @@ def main() -> None:
     from edgefit.data.folder import scan
     from edgefit.pipeline import BuildOptions
     from edgefit.pipeline.search import SearchOptions, run_local, run_ray
-    from edgefit.pipeline.steps import TEST_FRACTION, VAL_FRACTION, stage_select
+    from edgefit.pipeline.runs import TEST_FRACTION, VAL_FRACTION
+    from edgefit.pipeline.steps import stage_select
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-class", type=int, default=100)

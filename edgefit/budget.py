@@ -8,8 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from .benchmark.latency_profile import load_profile
 from .errors import BadInput, did_you_mean
 from .precision import Precision
+from .vocabulary import BUDGET_RUNTIMES as RUNTIMES
 from .yamlio import read_yaml
 
 ACCURACY_ON = ("task", "imagenet")
@@ -41,7 +43,6 @@ KEYS = {
                        "the budget file; latency is predicted with it where it applies",
 }
 OP_CLASSES = ("standard", "depthwise", "pointwise", "dense")
-RUNTIMES = ("tflite-micro",)
 REQUIRED = ("name", "storage_kb", "target_fps", "min_accuracy")
 
 
@@ -279,8 +280,6 @@ def load_budget(path: str | Path) -> Budget:
     budget = budget_from_mapping(read_yaml(path, "budget"), source=str(path))
     if budget.latency_profile is None:
         return budget
-    from .benchmark.latency_profile import load_profile
-
     resolved = Path(path).parent / budget.latency_profile
     try:
         load_profile(resolved)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +25,10 @@ from importlib import metadata
 from pathlib import Path
 
 from . import zoo
+from .benchmark.latency_profile import Graph, load_profile
 from .budget import Budget
 from .fsutil import atomic_write_json
+from .paths import cache_dir
 from .precision import Precision
 from .verdict import Figure, Figures
 
@@ -49,13 +50,6 @@ SIZE_MODEL = {
 # TFLM reported for one variant of each of the 7 families in bench/ram_truth.py (the tail does not depend
 # on the resolution): max error 4.6% of the tail. ~8 B per channel is TFLM's int32 multiplier + shift.
 TFLM_TAIL = {"per_channel": 7.82, "per_op": 173.7}
-
-
-def cache_dir() -> Path:
-    if os.environ.get("EDGEFIT_CACHE_DIR"):
-        return Path(os.environ["EDGEFIT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "edgefit"
 
 
 def _lib_version(name: str) -> str:
@@ -204,8 +198,6 @@ def predict_latency(stats: dict, budget: Budget, graph: Graph | None = None) -> 
     classes at flops_per_sec), and the figure says why the profile did not apply."""
     unused = ""
     if budget.latency_profile:
-        from .benchmark.latency_profile import load_profile
-
         prof = load_profile(budget.latency_profile)
         if prof.applies_to(graph):
             return Figure(prof.predict_ms(graph.kernels), f"{prof.label}, {len(graph.kernels)} kernels")
@@ -227,15 +219,6 @@ def predict_latency(stats: dict, budget: Budget, graph: Graph | None = None) -> 
     how = ("per op class: 2 x MACs / op_flops_per_sec" if rates else "2 x MACs / flops_per_sec") \
         + f" ({stats['macs'] / 1e6:.1f} M MACs)" + unused
     return Figure(seconds * 1000, how)
-
-
-@dataclass(frozen=True)
-class Graph:
-    """A network as a runtime executes it: the kernel list (benchmark/kernels.py) a latency profile sums."""
-
-    runtime: str
-    precision: str
-    kernels: list | None
 
 
 def cost(stats: dict, budget: Budget, precision: str | None = None, graph: Graph | None = None) -> Cost:

@@ -1,7 +1,6 @@
 """Selection: test every zoo variant against every budget constraint and pick by objective."""
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +9,7 @@ from . import zoo
 from .budget import Budget
 from .costs import Cost, cache_path, cost, zoo_stats
 from .errors import BadInput, did_you_mean
-from .verdict import Figure, judge
+from .verdict import Figure, gap, judge, relaxation
 
 OBJECTIVES = {
     "accuracy": lambda c: (-c.accuracy_prior, c.cost.latency_ms, c.cost.size_kb),
@@ -113,31 +112,15 @@ def accuracy_note(budget: Budget, prior: float | None = None) -> str:
             + (" (the ImageNet prior only ranks)" if prior is None else f" (ImageNet prior {prior:.3f} for ranking)"))
 
 
-def _gap(reason: dict) -> float:
-    value, limit = reason["value"], reason["limit"]
-    return abs(value - limit) / limit if limit else math.inf
-
-
-def _relax(reason: dict) -> tuple[str, float]:
-    key, value = reason["constraint"], reason["value"]
-    if key in ("storage_kb", "ram_kb"):
-        new = math.ceil(round(value, 6))
-        return f"raise {key} to {new}", new
-    if key == "target_fps":
-        new = math.floor(round(value * 100, 6)) / 100
-        return f"lower target_fps to {new:g}", new
-    new = math.floor(round(value * 1000, 6)) / 1000
-    return f"lower min_accuracy to {new:.3f}", new
-
-
 def nearest_miss(rejected: list[Candidate], objective: str) -> dict | None:
     """The rejected variant admitted by the smallest relaxation: fewest violated constraints first,
     then the smallest relative gap, then the objective's order."""
     if not rejected:
         return None
     order = OBJECTIVES[objective]
-    best = min(rejected, key=lambda c: (len(c.reasons), max(_gap(r) for r in c.reasons), order(c)))
-    steps = [_relax(r) for r in best.reasons]
+    best = min(rejected, key=lambda c: (len(c.reasons), max(gap(r["constraint"], r["value"], r["limit"])
+                                                            for r in c.reasons), order(c)))
+    steps = [relaxation(r["constraint"], r["value"]) for r in best.reasons]
     return {
         "name": best.variant.name,
         "reasons": best.reasons,

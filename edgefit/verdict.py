@@ -7,6 +7,7 @@ with a budget limit.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from .budget import Budget
@@ -60,17 +61,26 @@ class Line:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+def tally(lines) -> tuple[bool, list[str]]:
+    """(whether the budget is met, the gating lines that keep it from being met) of Lines or their dicts. The one
+    rule for a gating line with no verdict (its figure is unknown): the budget is not shown to be met, so it counts
+    as failing (and is named)."""
+    rows = [ln.to_dict() if isinstance(ln, Line) else ln for ln in lines]
+    failing = [ln["constraint"] for ln in rows if ln["gating"] and ln["passed"] is not True]
+    return not failing, failing
+
+
 @dataclass(frozen=True)
 class Verdict:
     lines: tuple[Line, ...] = field(default_factory=tuple)
 
     @property
     def passed(self) -> bool:
-        return all(ln.passed for ln in self.lines if ln.gating)
+        return tally(self.lines)[0]
 
     @property
     def failing(self) -> list[str]:
-        return [ln.constraint for ln in self.lines if ln.gating and ln.passed is False]
+        return tally(self.lines)[1]
 
     def line(self, constraint: str) -> Line | None:
         return next((ln for ln in self.lines if ln.constraint == constraint), None)
@@ -87,6 +97,26 @@ class Verdict:
 MISSING = {"min_accuracy": "not measured: needs labelled images (--data)",
            "ram_kb": "not known for this model (no reference network, not run in TFLite Micro)",
            "target_fps": "not known: no MAC count or latency profile prediction for this model"}
+
+
+def gap(constraint: str, value: float, limit: float) -> float:
+    """How far `value` is from meeting `limit`, relative to the limit (0 when it meets it)."""
+    if meets(constraint, value, limit):
+        return 0.0
+    return abs(value - limit) / limit if limit else math.inf
+
+
+def relaxation(constraint: str, value: float) -> tuple[str, float]:
+    """The budget change that admits `value` for `constraint`, in words and as the new limit (rounded the safe way:
+    a ceiling is raised to the next whole KB, a floor lowered to the shown precision)."""
+    if DIRECTION[constraint] == MAX:
+        new = math.ceil(round(value, 6))
+        return f"raise {constraint} to {new}", new
+    if constraint == "min_accuracy":
+        new = math.floor(round(value * 1000, 6)) / 1000
+        return f"lower min_accuracy to {new:.3f}", new
+    new = math.floor(round(value * 100, 6)) / 100
+    return f"lower {constraint} to {new:g}", new
 
 
 def margin(constraint: str, value: float, limit: float) -> float | None:

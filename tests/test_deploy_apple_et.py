@@ -12,7 +12,7 @@ from edgefit import checkpoint
 from edgefit.deploy import coreml, executorch
 from edgefit.deploy.write import write_bundles
 from edgefit.errors import BadInput
-from edgefit.verify import parity_inputs
+from edgefit.export.parity import parity_inputs
 
 ET_MISSING = executorch.unavailable()
 CT_MISSING = coreml.unavailable()

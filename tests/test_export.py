@@ -8,7 +8,8 @@ import pytest
 
 from edgefit.export import export
 from edgefit.export.divergence import tflite_first_divergence
-from edgefit.verify import parity_inputs, verify
+from edgefit.export.parity import parity_inputs
+from edgefit.export.verify import verify
 
 from .conftest import run_cli
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BadInput
+from ..verdict import tally
 from . import machine
 from .isolated import bench_isolated
 from .units import BenchOptions, expand
@@ -198,7 +199,7 @@ def bench(models: list[str], opts: BenchOptions | None = None, budget=None) -> d
         lines = [ln for r in results for ln in r.get("budget_lines", [])]
         report["budget"] = {"name": budget.name, "storage_kb": budget.storage_kb, "runtime_kb": budget.runtime_kb,
                             "target_fps": budget.target_fps, "lines": lines,
-                            "passed": all(ln["passed"] for ln in lines if ln["gating"])}
+                            "passed": tally(lines)[0]}
     if opts.baseline:
         from .reports import compare
 

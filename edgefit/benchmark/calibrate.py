@@ -14,9 +14,9 @@ from pathlib import Path
 
 from ..errors import BadInput
 from ..timing import measure
+from ..vocabulary import CALIBRATED_RUNTIMES as CAL_RUNTIMES
 
 REFERENCE_NETWORKS = ("mobilenet_v1_0.5_160", "mobilenet_v2_1.0_224", "mobilenet_v3_large_1.0_224")
-CAL_RUNTIMES = ("onnxruntime", "torch", "litert")
 
 
 def _op_nets():

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadInput
+from ..paths import cache_dir
+from ..vocabulary import PROFILED_PRECISIONS as PRECISIONS
+from ..vocabulary import PROFILED_RUNTIMES as RUNTIMES
 
 SCHEMA = "edgefit-latency-profile/1"
 MODEL_VERSION = 1  # the latency model's features; a profile with another version is stale
-RUNTIMES = ("onnxruntime", "litert")
-PRECISIONS = ("fp32", "int8")
 MIN_NETWORKS = 6
 HOLDOUT_EVERY = 5  # every 5th sampled network is held out to report the fit quality
 CALIB_NOISE = 8  # Gaussian calibration inputs for an int8 graph (the graph, not its scales, sets the time)
@@ -191,6 +192,15 @@ def profile_from_results(path: str | Path) -> dict:
 
 
 @dataclass(frozen=True)
+class Graph:
+    """A network as a runtime executes it: the kernel list (kernels.py, tflite_kernels.py) a latency profile sums."""
+
+    runtime: str
+    precision: str
+    kernels: list | None
+
+
+@dataclass(frozen=True)
 class Profile:
     path: str
     runtime: str
@@ -202,7 +212,7 @@ class Profile:
         return runtime == self.runtime and precision == self.precision
 
     def applies_to(self, graph) -> bool:
-        """Whether it predicts the costs.Graph `graph`: a kernel list in its own runtime and precision."""
+        """Whether it predicts the Graph `graph`: a kernel list in its own runtime and precision."""
         return graph is not None and bool(graph.kernels) and self.covers(graph.runtime, graph.precision)
 
     def predict_ms(self, kernels: list[dict]) -> float:
@@ -247,12 +257,11 @@ def load_profile(path: str | Path) -> Profile:
 
 
 def artifact_graph(path: Path, precision: str | None, prof: Profile):
-    """The costs.Graph of an ONNX artifact: its kernel list from one profiled run at its own input shape (a
+    """The Graph of an ONNX artifact: its kernel list from one profiled run at its own input shape (a
     dynamic batch runs at 1; other dynamic dimensions: no list, never a made-up shape). `precision`: the
     manifest's, else int8 when the graph quantizes."""
     import onnx
 
-    from ..costs import Graph
     from .kernels import kernels_of
 
     blob = Path(path).read_bytes()
@@ -270,9 +279,8 @@ def artifact_graph(path: Path, precision: str | None, prof: Profile):
 
 
 def tflite_graph(path: Path, precision: str | None, prof: Profile):
-    """The costs.Graph of a TFLite artifact: its kernel list read from the flatbuffer. `precision`: the
+    """The Graph of a TFLite artifact: its kernel list read from the flatbuffer. `precision`: the
     manifest's, else int8 when the file name says so."""
-    from ..costs import Graph
     from .tflite_kernels import kernels_of
 
     precision = precision or ("int8" if "int8" in Path(path).name else "fp32")
@@ -282,12 +290,11 @@ def tflite_graph(path: Path, precision: str | None, prof: Profile):
 
 
 def zoo_graphs(variants, num_classes: int, precision: str, prof: Profile, progress=None) -> dict:
-    """{variant name: costs.Graph} of `variants` deployed at `precision`: with no kernel list when the profile
+    """{variant name: Graph} of `variants` deployed at `precision`: with no kernel list when the profile
     is for another precision (the figure then says so), else the kernel lists from the cache in edgefit's
     cache folder or listed now (one export per variant: onnxruntime ~1-3 s, LiteRT 10-30 s through onnx2tf)."""
     from importlib import metadata
 
-    from ..costs import Graph, cache_dir
     from ..fsutil import atomic_write_json
 
     if not prof.covers(prof.runtime, precision):
@@ -316,11 +323,10 @@ def zoo_graphs(variants, num_classes: int, precision: str, prof: Profile, progre
 
 
 def model_graph(model, resolution: int, budget):
-    """The costs.Graph of a torch network (e.g. a pruned one, which no cache holds) deployed at the budget's
+    """The Graph of a torch network (e.g. a pruned one, which no cache holds) deployed at the budget's
     precision, for its latency profile: None without a profile. One export and one kernel listing (onnxruntime
     ~1-3 s; LiteRT 10-30 s through onnx2tf)."""
 
-    from ..costs import Graph
     from ..precision import Precision
 
     if not budget.latency_profile:
@@ -334,10 +340,8 @@ def model_graph(model, resolution: int, budget):
 
 
 def graph_for(path: Path, runtime: str, precision: str | None, budget):
-    """The costs.Graph of an artifact for the budget's latency profile: None without a profile; a Graph with
+    """The Graph of an artifact for the budget's latency profile: None without a profile; a Graph with
     no kernels (the figure says why the profile did not apply) for another runtime."""
-    from ..costs import Graph
-
     if not budget.latency_profile:
         return None
     prof = load_profile(budget.latency_profile)

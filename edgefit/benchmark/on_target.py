@@ -15,8 +15,7 @@ from pathlib import Path
 
 from ..device.probe import RESULTS_SCHEMA
 from ..errors import BadInput
-
-KINDS = {"ai-edge-litert": "litert", "tflite-runtime": "litert", "onnxruntime": "onnxruntime"}
+from ..vocabulary import PACKAGE_RUNTIME, PROFILED_RUNTIMES
 
 
 def file_sha256(path: Path) -> str:
@@ -81,8 +80,8 @@ def load_results(path: str | Path) -> OnTarget:
     if not isinstance(d, dict) or d.get("schema") != RESULTS_SCHEMA:
         raise BadInput(f"{p} is not a probe results file (schema {RESULTS_SCHEMA}); give the file probe.py wrote")
     rt = d.get("runtime") or {}
-    kind = rt.get("kind") or KINDS.get(rt.get("name"))
-    if kind not in ("litert", "onnxruntime") or not isinstance(d.get("items"), list):
+    kind = rt.get("kind") or PACKAGE_RUNTIME.get(rt.get("name"))
+    if kind not in PROFILED_RUNTIMES or not isinstance(d.get("items"), list):
         raise BadInput(f"{p}: runtime {rt.get('name')!r} or its items are not what probe.py writes; run it again")
     return OnTarget(str(p), d.get("device") or {}, kind, rt.get("name", kind), rt.get("version"),
                     int(d.get("threads") or 1), bool(d.get("complete")), d["items"], d.get("calibration") or {},

@@ -26,10 +26,10 @@ from ..errors import BadInput
 from ..fsutil import staged
 from ..record import Record
 from ..runtimes import manifest_entry, runner
+from ..vocabulary import SUFFIX_OF as RUNTIMES
 from .latency_profile import MIN_NETWORKS, noise, variant_graph
 from .tflite_kernels import cut_kernels
 
-RUNTIMES = {"litert": ".tflite", "onnxruntime": ".onnx"}
 CALIBRATION_SETS = ("none", "small", "full")
 SMALL_NETWORKS = 12  # the small set: this many zoo networks (seeded order), within SMALL_MB
 SMALL_MB = 45.0

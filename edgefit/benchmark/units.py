@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BadInput
+from ..vocabulary import RUNTIME_OF, RUNTIMES
 
-RUNTIME_OF = {".onnx": "onnxruntime", ".tflite": "litert", ".pt": "torch"}
-RUNTIMES = ("onnxruntime", "litert", "torch")
 DEVICES = ("cpu", "cuda")
 
 

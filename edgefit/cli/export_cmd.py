@@ -6,6 +6,7 @@ import json
 import click
 
 from ..deploy.targets import TARGETS
+from ..vocabulary import INT8_GRAPH_RUNTIMES
 
 
 def _print_report(report: dict) -> None:
@@ -83,7 +84,7 @@ def _print_bundles(bundles) -> None:
 @click.option("--io", "io_type", type=click.Choice(["float", "int8"]), default=None,
               help="int8: int8 input/output tensors on the int8 TFLite (scale/zero-point in edgefit.json) [float; "
               "int8 for --target tflite-micro].")
-@click.option("--int8-for", "int8_for", type=click.Choice(["litert", "tflite-micro"]), default=None,
+@click.option("--int8-for", "int8_for", type=click.Choice(INT8_GRAPH_RUNTIMES), default=None,
               help="Runtime the int8 graph is shaped for: litert (XNNPACK on a CPU: hard-swish as ops XNNPACK "
               "takes) or tflite-micro (its own HARD_SWISH kernel, less RAM) [litert; tflite-micro for that target].")
 @click.option("--out", required=True, help="Artifact directory (bundles go to OUT/<target>/).")
@@ -165,7 +166,7 @@ def verify_cmd(art_dir, data, samples, max_rel_error, min_agreement, layers, as_
     Example:
       edgefit verify artifacts --samples 100
     """
-    from ..verify import verify
+    from ..export.verify import verify
 
     report = verify(art_dir, data=data, samples=samples, max_rel_error=max_rel_error, min_agreement=min_agreement,
                     layers=layers)

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BadInput, NothingFits
+from ..prune import MAX_CHANNEL_RATIO, ROUND_TO, _pruner, prune_in_place, pruned_copy
 
-MAX_CHANNEL_RATIO = 0.9
-ROUND_TO = 8  # channel counts stay multiples of 8: what SIMD kernels and accelerators want
+__all__ = ["MAX_CHANNEL_RATIO", "ROUND_TO", "CompressOptions", "compress", "prune_in_place", "pruned_copy",
+           "ratio_for_budget", "ratio_for_macs", "stats_of"]
 
 
 @dataclass(frozen=True)
@@ -64,29 +65,6 @@ class _Source:
     resolution: int
     train_args: dict = field(default_factory=dict)  # TrainConfig fields shared by every fine-tune
     top1: float = 0.0
-
-
-def _pruner(model, resolution: int, ratio: float, steps: int, round_to: int):
-    import torch
-    import torch_pruning as tp
-
-    x = torch.zeros(1, 3, resolution, resolution)
-    ignored = [model.get_classifier()] + ([model.conv_stem] if hasattr(model, "conv_stem") else [])
-    return tp.pruner.MetaPruner(model, x, importance=tp.importance.GroupMagnitudeImportance(p=2),
-                                pruning_ratio=ratio, ignored_layers=ignored, round_to=round_to,
-                                iterative_steps=steps)
-
-
-def prune_in_place(model, resolution: int, ratio: float, round_to: int = ROUND_TO):
-    """Remove `ratio` of the channels of every prunable layer in one step, the lowest-magnitude groups first.
-    How many channels go depends on the ratio and the architecture only, not on the weights."""
-    if ratio > 0:
-        _pruner(model, resolution, ratio, 1, round_to).step()
-    return model
-
-
-def pruned_copy(model, resolution: int, ratio: float, round_to: int):
-    return prune_in_place(copy.deepcopy(model).eval(), resolution, ratio, round_to)
 
 
 def stats_of(model, resolution: int) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import checkpoint
 from ..errors import BadInput, NothingFits
 from ..export.deploy_form import deploy_form
-from ..verify import TOLERANCES, parity_inputs
+from ..export.parity import TOLERANCES, parity_inputs
 from .bundle import BundleInputs, Written, sha256_file
 
 PTE = "model.pte"

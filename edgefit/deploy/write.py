@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BadInput
-from ..verify import verify
+from ..export.verify import verify
 from . import android, coreml, executorch, linux, tflite_micro, web
 from .bundle import Bundle, BundleInputs, listing, pick_artifact, read_manifest, staged, verified
 from .targets import TARGETS, DeployTarget, parse_targets, request

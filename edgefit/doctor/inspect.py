@@ -65,7 +65,7 @@ def inspect_file(path: str) -> dict:
 
 
 def _cache_file(root: Path) -> Path:
-    from ..costs import cache_dir
+    from ..paths import cache_dir
 
     key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
     return cache_dir() / "doctor" / f"{key}.json"

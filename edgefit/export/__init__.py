@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .deploy_form import INT8_RUNTIMES, deploy_form, int8_form_differs
+from ..vocabulary import INT8_GRAPH_RUNTIMES as INT8_RUNTIMES
+from .deploy_form import deploy_form, int8_form_differs
 from .formats import TARGETS, not_offered, plan
 
 MANIFEST = "edgefit.json"
@@ -122,7 +123,7 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
                 "reference_checkpoint": "reference.pt", "versions": _versions()}
     atomic_write_json(out / MANIFEST, manifest)
     if verify:
-        from ..verify import verify as run_verify
+        from .verify import verify as run_verify
 
         bounds = {"data": data, "samples": samples, "max_rel_error": max_rel_error, "min_agreement": min_agreement}
         report = run_verify(out, **bounds)
@@ -136,9 +137,9 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
 def _fall_back(out: Path, manifest: dict, calib_x, report: dict, stats, data: str | None) -> bool:
     """Every int8 artifact below its agreement floor keeps its most sensitive layers float (int8_layers.py,
     tflite_layers.py); each attempt is recorded on its artifact (`float_fallback`). True when one was rewritten."""
-    from . import int8_layers
+    from . import fallback
 
-    records = int8_layers.repair(out, manifest, calib_x, report, data)
+    records = fallback.repair(out, manifest, calib_x, report, data)
     for record in records:
         i = next(i for i, a in enumerate(manifest["artifacts"]) if a["file"] == record["file"])
         if record["passed"]:

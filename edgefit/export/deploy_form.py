@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 # What the int8 graph is shaped for: LiteRT on a CPU (XNNPACK), or TensorFlow Lite Micro.
-INT8_RUNTIMES = ("litert", "tflite-micro")
 
 
 class HardSigmoidAsRelu6(nn.Module):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import BadInput
+from ..vocabulary import FORMATS, PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,6 @@ NOT_OFFERED = {
     ("onnx", "fp16"): "edgefit has no ONNX fp16 converter among its dependencies and no fp16 onnxruntime path it "
                       "could verify on this CPU; fp16 is exported as TFLite (--format tflite)",
 }
-FORMATS = ("onnx", "tflite")
-PRECISIONS = ("fp32", "fp16", "int8")
 IO_TYPES = ("float", "int8")
 
 

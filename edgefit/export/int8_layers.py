@@ -1,5 +1,5 @@
 """Per-layer int8 error of an ONNX QDQ artifact, and the fallback that keeps the most sensitive tensors float
-(`repair` serves every int8 artifact: TFLite ones go to tflite_layers.py).
+(fallback.py's `repair` serves every int8 artifact: ONNX ones come here, TFLite ones go to tflite_layers.py).
 
 Local error: every activation the int8 graph quantizes (each QuantizeLinear's input) is taken from the float
 graph it was quantized from (rebuilt from reference.pt exactly as the export prepared it, so tensor names
@@ -219,7 +219,7 @@ def fallback(ranked: list[dict], pre: Path, calib: np.ndarray, x: np.ndarray, re
                              lambda nodes: quantize_prepared(pre, calib, nodes), agreement_of, min_agreement)
 
 
-def _p50_ms(blob: bytes, fmt: str, x: np.ndarray) -> float:
+def p50_ms(blob: bytes, fmt: str, x: np.ndarray) -> float:
     from ..runtimes import TfliteRunner, ort_session
     from ..timing import measure
     from .onnx_export import INPUT
@@ -231,7 +231,7 @@ def _p50_ms(blob: bytes, fmt: str, x: np.ndarray) -> float:
     return measure(lambda: run(x[:1]), min_runs=30, min_seconds=0.5)["p50_ms"]
 
 
-def _onnx_fallback(art_dir: Path, manifest: dict, calib: np.ndarray, path: Path, xs: np.ndarray,
+def onnx_fallback(art_dir: Path, manifest: dict, calib: np.ndarray, path: Path, xs: np.ndarray,
                    ref_top1: np.ndarray, min_agreement: float) -> tuple[Fallback, list[dict], bytes | None]:
     import onnx
 
@@ -245,41 +245,3 @@ def _onnx_fallback(art_dir: Path, manifest: dict, calib: np.ndarray, path: Path,
         return fb, ranked, None
     set_metadata(fb.model, {m.key: m.value for m in onnx.load(str(path)).metadata_props})
     return fb, ranked, fb.model.SerializeToString()
-
-
-def repair(art_dir: Path, manifest: dict, calib: np.ndarray, parity: dict, data: str | None = None) -> list[dict]:
-    """Every int8 artifact of `art_dir` that misses its agreement floor (`parity`: the verify report) keeps its most
-    sensitive layers float with the smallest count that passes (ONNX here, TFLite in tflite_layers.py); an artifact
-    is rewritten only then. Returns one record per failing artifact for the manifest (also when nothing passed)."""
-    from ..fsutil import atomic_write_bytes
-    from ..verify import parity_inputs
-    from . import tflite_layers
-
-    failed = [r for r in parity["artifacts"] if r["precision"] == "int8"
-              and r["top1_agreement"] < r["tolerance"]["min_agreement"]]
-    if not failed:
-        return []
-    p = parity_inputs(art_dir, data, parity["samples"])
-    ref_top1 = p.ref.argmax(1)
-    entries = {a["file"]: a for a in manifest["artifacts"]}
-    records = []
-    for f in failed:
-        path, floor = art_dir / f["file"], f["tolerance"]["min_agreement"]
-        record = {"file": f["file"], "agreement_before": f["top1_agreement"]}
-        if f["format"] == "onnx":
-            fb, ranked, new = _onnx_fallback(art_dir, manifest, calib, path, p.xs, ref_top1, floor)
-        elif entries[f["file"]]["input"]["dtype"] == "float32":
-            fb, ranked, new = tflite_layers.repair(art_dir, manifest, calib, p.xs, ref_top1, floor)
-        else:  # a full-integer graph for a microcontroller: a float layer there runs TFLM's reference float kernels
-            records.append({**record, "passed": False, "not_tried": "int8 input/output (a microcontroller graph): "
-                            "a float layer would run on TFLM's reference float kernels; use QAT"})
-            continue
-        record.update(**fb.to_dict(), worst_layers=ranked[:5])
-        if new is not None:
-            old = path.read_bytes()
-            record.update(size_bytes_before=len(old), size_bytes=len(new),
-                          p50_ms_before=round(_p50_ms(old, f["format"], p.xs), 3),
-                          p50_ms=round(_p50_ms(new, f["format"], p.xs), 3))
-            atomic_write_bytes(path, new)
-        records.append(record)
-    return records

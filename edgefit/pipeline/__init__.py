@@ -27,9 +27,10 @@ from ..train.config import TrainConfig
 from . import records as rec
 from . import steps as st
 from .joint import variant_of
+from .runs import TEST_FRACTION, VAL_FRACTION
 from .search import SearchOptions
 from .stages import Stages
-from .steps import QAT_EPOCHS, TEST_FRACTION, VAL_FRACTION
+from .steps import QAT_EPOCHS
 
 
 @dataclass

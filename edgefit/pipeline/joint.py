@@ -48,7 +48,8 @@ def pruned_candidates(candidates, budget, count: int, progress=None) -> list[dic
     import torch
 
     from .. import zoo
-    from ..compress import ROUND_TO, ratio_for_budget
+    from ..compress import ratio_for_budget
+    from ..prune import ROUND_TO
 
     if count < 1:
         return []

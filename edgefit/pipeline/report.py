@@ -70,14 +70,14 @@ def advice(o: StageOutputs, data_root: str) -> list[str]:
 
 def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir: Path) -> dict:
     from ..costs import cost
-    from ..verdict import Figure, Figures, judge, parity_line
+    from ..verdict import Figure, Figures, judge, parity_line, tally
 
     train_out, exported, evaluated, benched = o.train, o.exported, o.evaluated, o.benched
     pred = o.sel.candidate(train_out.name)  # a search may have trained another than select's first
     final = exported.final
     final_path = art_dir / final
     from ..benchmark.latency_profile import graph_for
-    from ..benchmark.units import RUNTIME_OF
+    from ..vocabulary import RUNTIME_OF
 
     measured = cost(evaluated.stats, budget, graph=graph_for(final_path, RUNTIME_OF[final_path.suffix],
                                                             None, budget))
@@ -107,8 +107,7 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
                       f"lowest top-1 agreement of the exports with the trained model on {parity.samples} images")
     lines = [ln.to_dict() for ln in verdict.lines if ln.constraint != "host_fps"] + [par.to_dict()] + \
         [ln.to_dict() for ln in verdict.lines if ln.constraint == "host_fps"]
-    passed = all(ln["passed"] for ln in lines if ln["gating"])
-    failing = [ln["constraint"] for ln in lines if ln["gating"] and not ln["passed"]]
+    passed, failing = tally(lines)
     return {
         "schema": "edgefit-build/1", "edgefit_version": __version__, "passed": passed, "lines": lines,
         "failing": failing, "next_moves": {c: NEXT_MOVES[c] for c in failing},

@@ -74,7 +74,7 @@ def run_local(pool: list[dict], split, opts, precision: str, root: Path, quiet: 
     import json
 
     from ..train import train
-    from .steps import fresh, train_config
+    from .runs import fresh, train_config
 
     epochs = opts.short_epochs
     out = []
@@ -101,7 +101,7 @@ def _ray_trial(config: dict) -> None:
 
     from ..data.folder import Split
     from ..train import TrainConfig, train
-    from .steps import fresh
+    from .runs import fresh
 
     torch.set_num_threads(config["threads"])
     cfg = TrainConfig(**config["train"])
@@ -124,7 +124,7 @@ def run_ray(pool: list[dict], split, opts, so: SearchOptions, precision: str, ro
     from ray.tune.schedulers import ASHAScheduler
 
     from ..benchmark.machine import usable_cpus
-    from .steps import train_config
+    from .runs import train_config
 
     names = [c["name"] for c in pool]
     max_t = so.max_epochs or opts.epochs

@@ -20,10 +20,8 @@ from .records import (
     Selected,
     Trained,
 )
+from .runs import fresh, train_config
 from .stages import file_digest
-
-VAL_FRACTION = TEST_FRACTION = 0.15
-
 
 QAT_EPOCHS = 3
 
@@ -106,15 +104,6 @@ def stage_select(budget, objective: str, max_resolution: int | None, weights: st
                     predicted={c.variant.name: c.to_dict() for c in sel.candidates}[chosen], pruned=pruned)
 
 
-def train_config(variant: str, split, opts, run_dir: Path, epochs: int, prune: float = 0.0):
-    """The build's training settings for `variant` (final training and every search run), pruned by `prune`."""
-    from ..train import TrainConfig
-
-    return TrainConfig(variant=variant, data=split.root, weights=opts.weights, epochs=epochs,
-                       batch_size=opts.batch_size, seed=opts.seed, out=str(run_dir),
-                       val_fraction=VAL_FRACTION, test_fraction=TEST_FRACTION, prune=prune)
-
-
 def stage_train(variant: str, split, opts, run_dir: Path, resume: bool, quiet: bool, epochs: int,
                 interrupt_after: int | None = None, prune: float = 0.0) -> Trained:
     from ..train import train
@@ -154,15 +143,6 @@ def stage_search(pool: list[dict], split, opts, precision: str, root: Path, quie
     for i, t in enumerate(ranked):
         t["rank"] = i + 1
     return Searched(tried=ranked, winner=ranked[0]["name"], executor=so.executor)
-
-
-def fresh(folder: Path) -> Path:
-    """Remove a training run that cannot be resumed (no last.pt yet): train refuses a folder with files."""
-    import shutil
-
-    if folder.exists():
-        shutil.rmtree(folder)
-    return folder
 
 
 def stage_compress(run_dir: Path, out: Path, budget, opts, quiet: bool) -> Compressed:

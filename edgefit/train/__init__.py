@@ -131,7 +131,7 @@ def _prune_start(model, variant, ratio: float, weights: str) -> dict:
     if not ratio:
         return {}
     from .. import arch
-    from ..compress import prune_in_place
+    from ..prune import prune_in_place
 
     prune_in_place(model, variant.resolution, ratio)
     return {"arch": arch.describe(model), "channel_ratio": ratio,

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..compress import MAX_CHANNEL_RATIO
 from ..errors import BadInput
+from ..prune import MAX_CHANNEL_RATIO
 
 STRATEGIES = ("auto", "head", "partial", "full")
 OPTIMIZERS = ("auto", "adamw", "sgd")

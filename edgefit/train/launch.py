@@ -5,23 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from ..errors import BadInput
+from .config import TrainConfig
 
 # TrainConfig fields `edgefit train` does not expose: passed on only as their defaults
 NOT_OPTIONS = ("weight_decay", "label_smoothing", "warmup_epochs", "data_checks", "extra")
 
 
 def train_args(cfg, resume: bool) -> list[str]:
-    """`edgefit train` options equivalent to `cfg`, read from the command's own options so that none is missed:
-    every TrainConfig field is an option of the same name (or in NOT_OPTIONS, where it must be the default)."""
-    from dataclasses import fields
-
-    from ..cli.train_cmd import train_cmd
-    from .config import TrainConfig
-
-    options = {p.name: p for p in train_cmd.params}
+    """`edgefit train` options equivalent to `cfg`: every TrainConfig field is the option of the same name
+    (`batch_size` -> `--batch-size`; tests/test_joint_search.py checks the command has each one), or in NOT_OPTIONS,
+    where it must be the default."""
     args = []
     for f in fields(TrainConfig):
         value = getattr(cfg, f.name)
@@ -30,8 +27,13 @@ def train_args(cfg, resume: bool) -> list[str]:
                 raise ValueError(f"TrainConfig.{f.name}={value!r} has no `edgefit train` option to pass it on")
             continue
         if value is not None:
-            args += [options[f.name].opts[0], value]
+            args += [option(f.name), value]
     return [str(a) for a in args] + (["--resume"] if resume else [])
+
+
+def option(field_name: str) -> str:
+    """The `edgefit train` option of a TrainConfig field."""
+    return "--" + field_name.replace("_", "-")
 
 
 def train_with_torchrun(cfg, nproc: int, resume: bool = False, quiet: bool = False, split_digest: str | None = None):
