@@ -33,8 +33,8 @@ def main() -> None:
     from edgefit.budget import load_budget
     from edgefit.data.folder import scan
     from edgefit.pipeline import BuildOptions
-    from edgefit.pipeline.search import SearchOptions, run_local, run_ray
     from edgefit.pipeline.runs import TEST_FRACTION, VAL_FRACTION
+    from edgefit.pipeline.search import SearchOptions, run_local, run_ray
     from edgefit.pipeline.steps import stage_select
 
     ap = argparse.ArgumentParser()
