@@ -5,6 +5,8 @@ import os
 import platform
 from importlib import metadata
 
+from ..device.probe import cpu_model  # noqa: F401 - the one reading of the CPU's name (ARM boards too)
+
 
 def usable_cpus() -> int:
     """The CPUs this process may run on (its affinity, e.g. under taskset or a container's cpuset), else the
@@ -13,17 +15,6 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def gpu_name() -> str | None:
