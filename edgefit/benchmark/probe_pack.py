@@ -34,7 +34,7 @@ CALIBRATION_SETS = ("none", "small", "full")
 SMALL_NETWORKS = 12  # the small set: this many zoo networks (seeded order), within SMALL_MB
 SMALL_MB = 45.0
 AGREEMENT_IMAGES = 8
-PROTOCOL = {**device_probe.PROTOCOL, "artifact_seconds": 1.0, "network_seconds": 0.3, "kernel_seconds": 0.03}
+PROTOCOL = {**device_probe.PROTOCOL, "artifact_seconds": 1.0, "network_seconds": 1.0, "kernel_seconds": 0.03}
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 PROBE_SCHEMA = "edgefit-probe/1"
 RESULTS_SCHEMA = "edgefit-probe-results/1"
-PROTOCOL = {"warmup": 5, "rounds": 3, "min_runs": 20}
+PROTOCOL = {"warmup": 5, "warmup_seconds": 0.25, "rounds": 3, "min_runs": 20}
 
 
 # ---------------------------------------------------------------------------------------- the timing protocol
@@ -52,17 +52,20 @@ def summarize(ms: list, round_p50s: list | None = None) -> dict:
 
 def measure(fns, warmup: int = PROTOCOL["warmup"], rounds: int = PROTOCOL["rounds"],
             min_runs: int = PROTOCOL["min_runs"], min_seconds: float = 1.0, max_runs: int = 100000,
-            samples: bool = False):
+            samples: bool = False, warmup_seconds: float = PROTOCOL["warmup_seconds"]):
     """edgefit's one timing protocol. `fns`: a zero-argument callable, or {name: callable} / {name: (callable,
-    min_seconds)} to time together. Each is warmed up `warmup` times; then `rounds` rounds run each in turn
-    (interleaved, so slow drifts of the machine reach every one alike), each round at least min_runs / rounds
-    runs and min_seconds / rounds seconds of it. Returns summarize()'s dict (with `samples_ms` when `samples`)
-    for a callable, {name: that dict} for a mapping."""
+    min_seconds)} to time together. Each is warmed up (at least `warmup` runs and warmup_seconds, at most a
+    quarter of its own seconds); then `rounds` rounds run each in turn (interleaved, so slow drifts of the machine
+    reach every one alike), each round at least min_runs / rounds runs and min_seconds / rounds seconds of it.
+    Returns summarize()'s dict (with `samples_ms` when `samples`) for a callable, {name: that dict} for a mapping."""
     single = callable(fns)
     table = {"": (fns, min_seconds)} if single else {
         k: (v if isinstance(v, tuple) else (v, min_seconds)) for k, v in fns.items()}
-    for fn, _ in table.values():
-        for _ in range(warmup):
+    for fn, seconds in table.values():  # at least `warmup` runs and warmup_seconds (at most a quarter of its own
+        start, budget = time.perf_counter(), min(warmup_seconds, seconds / 4)  # time): a fast model's first runs
+        for i in range(max_runs):  # still pay for thread pools, caches and the clock ramping up
+            if i >= warmup and time.perf_counter() - start >= budget:
+                break
             fn()
     times: dict = {k: [] for k in table}
     per_round: dict = {k: [] for k in table}
@@ -332,6 +335,7 @@ def measure_group(group: dict, probe: dict, runtime: str, lib, threads: int, fol
                             **({"name": item["name"]} if "name" in item else {}), **first}
         fns[item["id"]] = (m.run, secs[f"{kind}_seconds"])
     stats = measure(fns, rounds=secs["rounds"], warmup=secs["warmup"], min_runs=secs["min_runs"],
+                    warmup_seconds=secs.get("warmup_seconds", PROTOCOL["warmup_seconds"]),
                     samples=True)
     for item in group["items"]:
         row, s = rows[item["id"]], stats[item["id"]]
