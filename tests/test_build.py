@@ -1,6 +1,7 @@
 """`edgefit build` end to end on tiny data: verdict lines, exit codes, rerun skipping, resume after a kill."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -80,6 +81,20 @@ def test_tiny_build_passes_every_line_and_writes_the_report(built):
     assert {"diagnostics", "decisions", "data_checks"} <= set(rep["training"]) and "lr" in rep["training"]["decisions"]
 
 
+# what edgefit itself writes on stderr during a build: stage lines, training's own lines, its one-line errors
+OWN_LINE = re.compile(r"^(\[\w+\] |edgefit |edgefit: |epoch \d|learning rate |augmentation: |early stop|  |diagnostics"
+                      r"|warning: |info: |error: )")
+
+
+@pytest.mark.slow
+def test_a_build_terminal_shows_no_third_party_lines(built):
+    """TensorFlow's, absl's, LiteRT's and torch's log lines and warnings stay off the terminal (edgefit/cli/quiet.py):
+    every stderr line of the build is one edgefit wrote."""
+    _, _, r = built
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert lines and all(OWN_LINE.match(ln) for ln in lines), [ln for ln in lines if not OWN_LINE.match(ln)][:5]
+
+
 @pytest.mark.slow
 def test_rerun_skips_finished_stages(built, data):
     root, budget, _ = built
@@ -141,6 +156,30 @@ def test_budget_stating_other_num_classes_is_bad_input(data, tmp_path):
     r = run_cli("build", budget, "--data", data, "--out", tmp_path / "out", *COMMON)
     assert r.returncode == 2 and "num_classes: 1000" in r.stderr and "3 classes" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_shipped_budget_takes_its_class_count_from_the_data(tmp_path):
+    """budgets/raspberry-pi-4.yaml describes a device, not a data set: a build on 10 classes is not refused for the
+    class count (it gets as far as the zoo: no variant takes 32 px inputs, which --max-resolution 32 asks for)."""
+    data = tmp_path / "ten"
+    for c in range(10):
+        (data / f"c{c}").mkdir(parents=True)
+        for i in range(7):
+            (data / f"c{c}" / f"{i}.png").write_bytes(_png(c, i))
+    r = run_cli("build", BUDGETS / "raspberry-pi-4.yaml", "--data", data, "--out", tmp_path / "out", "--weights",
+                "none", "--max-resolution", "32")
+    assert r.returncode == 2 and "no zoo variant takes inputs of 32 px" in r.stderr, r.stderr[-1000:]
+    assert "num_classes" not in r.stderr
+
+
+def _png(c: int, i: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (25 * c, 10 * i, 128)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 @pytest.mark.slow
