@@ -109,7 +109,7 @@ def test_classify_names_the_package_when_no_runtime_is_installed(bundle, tmp_pat
     r = run_device_script(Path(b.directory) / "classify.py", img,
                           blocked=("torch", "tensorflow", "onnx", "timm", "edgefit", "ai_edge_litert",
                                    "tflite_runtime"))
-    assert r.returncode != 0 and "pip install ai-edge-litert" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "pip install ai-edge-litert" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 

@@ -97,9 +97,21 @@ def test_probe_names_the_package_when_the_runtime_is_missing(probed, tmp_path):
     _, folder, _, _, _ = probed
     r = run_device_script(folder / "probe.py", "--out", tmp_path / "r.json",
                           blocked=(*HEAVY, "ai_edge_litert", "tflite_runtime"))
-    assert r.returncode == 1 or r.returncode == 2
+    assert r.returncode == 2
     assert "pip install ai-edge-litert" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "r.json").exists()
+
+
+def test_quick_times_a_fifth_and_is_not_mixed_with_a_full_run(probed, tmp_path):
+    _, folder, _, res, _ = probed
+    quick = tmp_path / "quick.json"
+    r = run_device_script(folder / "probe.py", "--out", quick, "--quick")
+    assert r.returncode == 0, r.stderr[-2000:]
+    full, fast = json.loads(res.read_text())["protocol"], json.loads(quick.read_text())["protocol"]
+    assert fast["artifact_seconds"] == pytest.approx(full["artifact_seconds"] * device_probe.QUICK)
+    assert fast["rounds"] == full["rounds"] and fast["min_runs"] == full["min_runs"]
+    again = run_device_script(folder / "probe.py", "--out", quick)  # continuing it with the full protocol: refused
+    assert again.returncode == 2 and "protocol" in again.stderr and "Traceback" not in again.stderr
 
 
 @pytest.fixture(scope="module")

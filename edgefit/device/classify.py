@@ -30,6 +30,12 @@ EXIF_ORIENTATION = 274
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
+def fail(message: str):
+    """Bad input or a missing package: one line on stderr, exit code 2."""
+    print(message, file=sys.stderr)
+    sys.exit(2)
+
+
 def load_rgb(path):
     """Open an image as RGB, upright as a viewer shows it (EXIF orientation applied): grayscale, 16-bit,
     palette and alpha images are converted (alpha over white)."""
@@ -166,7 +172,7 @@ def need(module: str, package: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        sys.exit(f"{Path(sys.argv[0]).name}: error: {module} is not installed; run `pip install {package}`")
+        fail(f"{Path(sys.argv[0]).name}: error: {module} is not installed; run `pip install {package}`")
 
 
 def tflite_interpreter():
@@ -177,7 +183,7 @@ def tflite_interpreter():
         try:
             from tflite_runtime.interpreter import Interpreter
         except ImportError:
-            sys.exit(f"{Path(sys.argv[0]).name}: error: no TFLite runtime; run `pip install ai-edge-litert` "
+            fail(f"{Path(sys.argv[0]).name}: error: no TFLite runtime; run `pip install ai-edge-litert` "
                      "(64-bit Linux, Python 3.10-3.13) or `pip install tflite-runtime` (32-bit ARM)")
     return Interpreter
 
@@ -190,7 +196,7 @@ def images_in(paths: list[str]) -> list[Path]:
         elif p.is_file():
             out.append(p)
         else:
-            sys.exit(f"{Path(sys.argv[0]).name}: error: {p} does not exist; give image files or folders")
+            fail(f"{Path(sys.argv[0]).name}: error: {p} does not exist; give image files or folders")
     return out
 
 
@@ -212,15 +218,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     manifest_path = here / "edgefit.json"
     if not manifest_path.is_file():
-        sys.exit(f"{Path(sys.argv[0]).name}: error: {manifest_path} is missing; keep classify.py beside its model")
+        fail(f"{Path(sys.argv[0]).name}: error: {manifest_path} is missing; keep classify.py beside its model")
     manifest = json.loads(manifest_path.read_text())
     name = args.model or (manifest.get("deploy") or {}).get("model") or manifest["artifacts"][0]["file"]
     path = Path(name) if Path(name).is_absolute() else here / name
     entry = next((a for a in manifest["artifacts"] if a["file"] == path.name), {})
     if not path.is_file():
-        sys.exit(f"{Path(sys.argv[0]).name}: error: model {path} not found")
+        fail(f"{Path(sys.argv[0]).name}: error: model {path} not found")
     if args.top < 1:
-        sys.exit(f"{Path(sys.argv[0]).name}: error: --top must be 1 or more")
+        fail(f"{Path(sys.argv[0]).name}: error: --top must be 1 or more")
     import numpy as np
 
     model = Model(path, entry.get("input_layout"), args.threads)

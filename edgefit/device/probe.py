@@ -32,6 +32,13 @@ from pathlib import Path
 PROBE_SCHEMA = "edgefit-probe/1"
 RESULTS_SCHEMA = "edgefit-probe-results/1"
 PROTOCOL = {"warmup": 5, "warmup_seconds": 0.25, "rounds": 3, "min_runs": 20}
+QUICK = 0.2  # --quick: this share of each item's seconds
+
+
+def fail(message: str):
+    """Bad input or a missing package: one line on stderr, exit code 2."""
+    print(message, file=sys.stderr)
+    sys.exit(2)
 
 
 # ---------------------------------------------------------------------------------------- the timing protocol
@@ -148,7 +155,7 @@ def runtime_module(runtime: str):
         try:
             import onnxruntime
         except ImportError:
-            sys.exit(f"{me}: error: onnxruntime is not installed; run `pip install onnxruntime`")
+            fail(f"{me}: error: onnxruntime is not installed; run `pip install onnxruntime`")
         return onnxruntime, {"name": "onnxruntime", "version": onnxruntime.__version__, "provider": "CPU"}
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -159,7 +166,7 @@ def runtime_module(runtime: str):
         from tflite_runtime.interpreter import Interpreter
         return Interpreter, {"name": "tflite-runtime", "version": _version("tflite-runtime"), "delegate": "XNNPACK"}
     except ImportError:
-        sys.exit(f"{me}: error: no TFLite runtime; run `pip install ai-edge-litert` (64-bit Linux, Python 3.10-3.13) "
+        fail(f"{me}: error: no TFLite runtime; run `pip install ai-edge-litert` (64-bit Linux, Python 3.10-3.13) "
                  "or `pip install tflite-runtime` (32-bit ARM)")
 
 
@@ -367,16 +374,20 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="results file to write (and to continue, when it exists)")
     ap.add_argument("--threads", type=int, default=None, help="runtime threads [probe.json's, else all cores]")
     ap.add_argument("--minutes", type=float, default=None, help="stop after about this long (rerun to continue)")
+    ap.add_argument("--quick", action="store_true", help=f"time each file for {QUICK:g} of the probe's seconds: a "
+                    "first look, less exact (the results record the protocol used)")
     args = ap.parse_args(argv)
     probe_path = folder / "probe.json"
     try:
         probe = json.loads(probe_path.read_text())
     except (OSError, ValueError) as e:
-        sys.exit(f"{me}: error: {probe_path} is missing or unreadable ({e}); copy the whole probe folder")
+        fail(f"{me}: error: {probe_path} is missing or unreadable ({e}); copy the whole probe folder")
     if probe.get("schema") != PROBE_SCHEMA:
-        sys.exit(f"{me}: error: {probe_path} is not an edgefit probe folder ({PROBE_SCHEMA})")
+        fail(f"{me}: error: {probe_path} is not an edgefit probe folder ({PROBE_SCHEMA})")
     if args.threads is not None and args.threads < 1:
-        sys.exit(f"{me}: error: --threads must be 1 or more")
+        fail(f"{me}: error: --threads must be 1 or more")
+    if args.quick:
+        probe["protocol"] = {k: v * QUICK if k.endswith("_seconds") else v for k, v in probe["protocol"].items()}
     runtime = probe["runtime"]
     lib, runtime_desc = runtime_module(runtime)
     threads = args.threads or probe.get("threads") or (device_info()["usable_cores"] or 1)
@@ -391,15 +402,17 @@ def main(argv=None) -> int:
         try:
             old = json.loads(out.read_text())
         except ValueError:
-            sys.exit(f"{me}: error: {out} exists and is not a results file; give another --out")
-        if old.get("probe_sha256") != digest or old.get("threads") != threads:
-            sys.exit(f"{me}: error: {out} holds results of another probe folder or thread count; give another --out")
+            fail(f"{me}: error: {out} exists and is not a results file; give another --out")
+        if old.get("probe_sha256") != digest or old.get("threads") != threads or old.get("protocol") != probe[
+                "protocol"]:
+            fail(f"{me}: error: {out} holds results of another probe folder, thread count or protocol (--quick); "
+                     "give another --out")
         results.update({k: old[k] for k in ("groups_done", "items", "wall_s")})
     groups = groups_of(probe)
     for g in groups:  # a file changed or damaged in the copy is caught before it is timed
         for item in g["items"]:
             if sha256(folder / item["file"]) != item["sha256"]:
-                sys.exit(f"{me}: error: {item['file']} differs from what edgefit packed (sha256); copy it again")
+                fail(f"{me}: error: {item['file']} differs from what edgefit packed (sha256); copy it again")
     todo = [g for g in groups if g["id"] not in results["groups_done"]]
     total = sum(_budget_s(g, probe) for g in todo)
     t0, spent_budget = time.perf_counter(), 0.0
