@@ -210,3 +210,19 @@ def test_bench_compares_each_int8_artifact_with_its_fp32_sibling(exported):
     md = markdown(report)
     for r in rows.values():
         assert (f"- {r['model']} ({r['runtime']}): " in md) == bool(r.get("slower_than_fp32"))
+
+
+def test_int8_is_timed_against_fp32_on_this_host_and_a_slower_int8_is_said(exported):
+    from edgefit.device.probe import cpu_model
+    from edgefit.export.speed import NOTE_ABOVE, PrecisionSpeed
+
+    out, manifest = exported
+    speeds = [PrecisionSpeed.from_dict(d) for d in json.loads((out / "edgefit.json").read_text())["precision_speed"]]
+    assert {(s.format, s.fp32_file, s.int8_file) for s in speeds} == {("onnx", "model.onnx", "model_int8.onnx"),
+                                                                      ("tflite", "model.tflite", "model_int8.tflite")}
+    for s in speeds:
+        assert s.fp32_p50_ms > 0 and s.int8_p50_ms > 0 and s.cpu == cpu_model()
+        assert (s.note() is None) == (s.ratio <= NOTE_ABOVE)
+    slower = PrecisionSpeed("tflite", "litert", "Intel Xeon", "model.tflite", "model_int8.tflite", 1.11, 1.51)
+    assert "model_int8.tflite runs 1.36x slower than model.tflite" in slower.note() and "Intel Xeon" in slower.note()
+    assert PrecisionSpeed("tflite", "litert", "x", "a", "b", 1.0, 1.05).note() is None  # within a short timing's noise

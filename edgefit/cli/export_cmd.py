@@ -62,6 +62,14 @@ def _print_fallback(a: dict) -> None:
                    f"(best {fb['agreement']:.3f}): try `edgefit compress RUN --qat`")
 
 
+def _print_speeds(speeds: list[dict]) -> None:
+    from ..export.speed import PrecisionSpeed  # the export package imports torch: not at CLI start-up
+
+    for s in map(PrecisionSpeed.from_dict, speeds):
+        click.echo(f"note: {s.note()}" if s.note() else f"on this host: {s.int8_file} p50 {s.int8_p50_ms:.3g} ms, "
+                   f"{s.fp32_file} {s.fp32_p50_ms:.3g} ms (int8 / fp32 = {s.ratio:.2f}, {s.runtime})")
+
+
 def _print_bundles(bundles) -> None:
     for b in bundles:
         click.echo(f"bundle {b.target}: {b.directory}/ ({', '.join(b.files)})")
@@ -143,6 +151,7 @@ def export_cmd(source, formats, precisions, targets, calib, calib_samples, io_ty
             click.echo(f"not written: {n['format']} {n['precision']}: {n['why']}")
         if report:
             _print_report(report)
+        _print_speeds((manifest or {}).get("precision_speed", []))
         _print_bundles(bundles)
     if report and not report["passed"]:
         raise SystemExit(1)
