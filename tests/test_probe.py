@@ -114,6 +114,13 @@ def test_quick_times_a_fifth_and_is_not_mixed_with_a_full_run(probed, tmp_path):
     assert again.returncode == 2 and "protocol" in again.stderr and "Traceback" not in again.stderr
 
 
+def test_a_small_set_too_few_to_fit_is_refused_before_anything_is_written(tmp_path):
+    r = run_cli("probe", "--out", tmp_path / "p", "--runtime", "litert", "--calibration-set", "small",
+                "--precision", "fp32")
+    assert r.returncode == 2 and "a profile is fitted on 6 or more" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "p").exists()
+
+
 @pytest.fixture(scope="module")
 def calibration(tmp_path_factory):
     """An onnxruntime calibration set of 6 zoo networks (one small family held out), timed by probe.py, which is

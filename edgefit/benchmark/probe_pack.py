@@ -149,13 +149,17 @@ def pack(paths: list[str], out: str | Path, runtime: str = "litert", calibration
     files = artifacts_of(paths, runtime)
     if not files and calibration == "none":
         raise BadInput("nothing to probe: give export folders or artifacts, or --calibration-set small|full")
+    nets = _networks(runtime, precision, calibration, networks, exclude) if calibration != "none" else []
+    if calibration == "small" and len(nets) < MIN_NETWORKS:
+        raise BadInput(f"--calibration-set small: only {len(nets)} {runtime} {precision} networks fit in "
+                       f"{SMALL_MB:g} MB, and a profile is fitted on {MIN_NETWORKS} or more; use --precision int8 "
+                       "or --calibration-set full")
     out = Path(out)
     t0 = time.perf_counter()
     with staged(out) as folder:
         arts = [_pack_artifact(i, p, folder) for i, p in enumerate(files)]
         cal = None
         if calibration != "none":
-            nets = _networks(runtime, precision, calibration, networks, exclude)
             cal = {"set": calibration, "precision": precision, "networks": []}
             for i, v in enumerate(nets):
                 if progress:
