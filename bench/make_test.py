@@ -37,7 +37,7 @@ def main() -> None:
                            env={**os.environ, "PYTEST_ADDOPTS": f"--durations={DURATIONS}"})
         wall = time.perf_counter() - t
     out = r.stdout + r.stderr
-    summary = re.findall(r"=+ (.*(?:passed|failed).*) in ([\d.]+)s", out)
+    summary = re.findall(r"^=*\s*(\d+ (?:passed|failed).*?) in ([\d.]+)s", out, flags=re.M)  # -q: no ===
     counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|errors?|deselected)", summary[-1][0])} \
         if summary else {}
     slowest = [{"seconds": float(s), "what": w.strip()} for s, w in
