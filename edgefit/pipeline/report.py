@@ -36,6 +36,18 @@ NEXT_MOVES = {
 }
 
 
+def next_moves(failing: list[str], float_top1: float | None, num_classes: int) -> dict[str, str]:
+    """What to try for each failing line. A trained model below twice chance gives scores close to ties, so its
+    exports' agreement with it is noise: parity then points at the accuracy, not at the calibration images."""
+    moves = {c: NEXT_MOVES[c] for c in failing}
+    chance = 1 / max(num_classes, 1)
+    if "parity" in moves and float_top1 is not None and float_top1 < 2 * chance:
+        moves["parity"] = (f"the trained model is near chance (test top-1 {float_top1:.3f} on {num_classes} classes, "
+                           f"chance {chance:.3f}): its scores are near ties, so the exports' agreement with it is "
+                           "noise; make it learn first (min_accuracy's moves), then export again")
+    return moves
+
+
 @dataclass(frozen=True)
 class StageOutputs:
     """What the stages of one build handed on (each a record `Stages.run` stored)."""
@@ -110,7 +122,7 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
     passed, failing = tally(lines)
     return {
         "schema": "edgefit-build/1", "edgefit_version": __version__, "passed": passed, "lines": lines,
-        "failing": failing, "next_moves": {c: NEXT_MOVES[c] for c in failing},
+        "failing": failing, "next_moves": next_moves(failing, evaluated.float_top1, budget.num_classes),
         "budget": {"file": str(budget_path), **budget.model_dump()},
         "data": {"root": opts.data, "num_classes": budget.num_classes},
         "model": {"variant": train_out.variant, "prune_ratio": train_out.prune_ratio,
