@@ -84,9 +84,7 @@ class Selection:
             "rejected": [{"name": c.variant.name, "reasons": c.reasons} for c in self.rejected],
             "nearest_miss": self.nearest_miss,
             "cost_model": {
-                "latency": ("fitted " + Path(self.budget.latency_profile).name if self.budget.latency_profile
-                            else "per op class: 2 x MACs / op_flops_per_sec" if self.budget.op_flops_per_sec
-                            else "2 x MACs / flops_per_sec") + " (each candidate's latency_method says which applied)",
+                "latency": latency_basis(self.budget) + " (each candidate's latency_method says which applied)",
                 "cache": self.cache,
                 "accuracy_prior": "published ImageNet float top-1 of the architecture (estimates marked)",
             },
@@ -101,6 +99,13 @@ def check(variant: zoo.Variant, c: Cost, budget: Budget, with_accuracy: bool) ->
     """Every violated constraint as {constraint, value, limit}, judged by the one verdict; the accuracy line only
     `with_accuracy` (min_accuracy is ImageNet top-1: the published prior is judged)."""
     return judge(budget, c.figures(prior_figure(variant)), with_host=False, with_accuracy=with_accuracy).reasons()
+
+
+def latency_basis(budget: Budget) -> str:
+    """What select predicts the target's latency from, in words."""
+    if budget.latency_profile:
+        return "fitted " + Path(budget.latency_profile).name
+    return "per op class: 2 x MACs / op_flops_per_sec" if budget.op_flops_per_sec else "2 x MACs / flops_per_sec"
 
 
 def accuracy_note(budget: Budget, prior: float | None = None) -> str:

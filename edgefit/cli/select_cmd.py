@@ -1,8 +1,6 @@
 """`edgefit select`: which zoo variant fits a budget."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from .common import emit_json, fmt_m, stdout_console, zoo_progress
@@ -43,7 +41,7 @@ def select_cmd(budget_file, num_classes, objective, family, top, show_rejected, 
 def _render(result, top: int, show_rejected: bool) -> None:
     from rich.table import Table
 
-    from ..select import accuracy_note
+    from ..select import accuracy_note, latency_basis
 
     b = result.budget
     out = stdout_console()
@@ -56,10 +54,8 @@ def _render(result, top: int, show_rejected: bool) -> None:
     out.print(f"min_accuracy: {accuracy_note(b)}")
     feasible = result.feasible
     if feasible:
-        how = (f"the latency profile {Path(b.latency_profile).name}" if b.latency_profile
-               else "2 x MACs / op_flops_per_sec per op class" if b.op_flops_per_sec else "2 x MACs / flops_per_sec")
-        out.print(f"predicted, not measured: ms and FPS on the target from {how}; size and RAM from the network; "
-                  "top-1 is the published ImageNet figure")
+        out.print(f"predicted, not measured: ms and FPS on the target from {latency_basis(b)}; size and RAM from the "
+                  "network; top-1 is the published ImageNet figure")
         t = Table(title=f"{len(feasible)} of {len(result.candidates)} variants fit "
                   f"(ranked by {result.objective}; P = on the accuracy-latency Pareto front)", title_justify="left")
         for col in ["#", "variant", "M MACs", "M params", "size KB", "RAM KB", "ms", "FPS", "top-1", "P"]:
