@@ -60,7 +60,7 @@ def main() -> None:
                  "crop_pct": 0.875, "interpolation": "bilinear"}, {"source": "none"}))
             art = tmp / name
             m = export(ck, art, formats="onnx,tflite", precisions="fp32,int8", calib=str(tmp / "calib"),
-                       calib_samples=16, verify=False, time_precisions=False)
+                       calib_samples=16, verify=False)
             report = bench([str(art)], BenchOptions(threads=2, min_runs=30, min_seconds=1.0))
             row = {"variant": name}
             by_file = {a["file"]: a for a in m["artifacts"]}

@@ -38,13 +38,13 @@ def _versions() -> dict:
 def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite", precisions: str = "fp32,int8",
            calib=None, calib_samples: int = 500, io: str = "float", verify: bool = True,
            data: str | None = None, samples: int = 200, int8_for: str = "litert",
-           max_rel_error: float | None = None, min_agreement: float | None = None,
-           time_precisions: bool = True) -> dict:
+           max_rel_error: float | None = None, min_agreement: float | None = None) -> dict:
     """Write the requested artifacts, labels.txt and edgefit.json to `out`; verify parity unless told not to.
     `int8_for`: the runtime the int8 graph is shaped for (litert: XNNPACK on a CPU; tflite-micro).
     `calib`: a folder of calibration images, or preprocessed images (N, 3, H, W) as a float array.
     `max_rel_error` / `min_agreement`: verify's bounds instead of its defaults per precision.
-    `time_precisions`: time each format written at fp32 and int8 on this host (`precision_speed`, export/speed.py).
+    With verify, each format written at both fp32 and int8 is also timed on this host (`precision_speed`,
+    export/speed.py); callers that skip verify (bench --variant times the files itself) skip that too.
     Returns the manifest; when verified, its `verify` report is also recorded in edgefit.json with the sha256 of
     each file it checked (a deploy bundle is written only from a file that passed and has not changed since)."""
     import copy
@@ -125,6 +125,7 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
                 "reference_checkpoint": "reference.pt", "versions": _versions()}
     atomic_write_json(out / MANIFEST, manifest)
     if verify:
+        from .speed import compare
         from .verify import verify as run_verify
 
         bounds = {"data": data, "samples": samples, "max_rel_error": max_rel_error, "min_agreement": min_agreement}
@@ -132,14 +133,10 @@ def export(source_path: str | Path, out: str | Path, formats: str = "onnx,tflite
         if calib_x is not None and _fall_back(out, manifest, calib_x, report, stats, data):
             report = run_verify(out, **bounds)
         manifest["verify"] = {**report, "artifact_sha256": {a["file"]: a["sha256"] for a in manifest["artifacts"]}}
-        atomic_write_json(out / MANIFEST, manifest)
-    if time_precisions:
-        from .speed import compare
-
         speeds = compare(out, manifest["artifacts"])
         if speeds:  # int8 against fp32 on this host, per format written at both
             manifest["precision_speed"] = [s.to_dict() for s in speeds]
-            atomic_write_json(out / MANIFEST, manifest)
+        atomic_write_json(out / MANIFEST, manifest)
     return manifest
 
 
