@@ -184,7 +184,7 @@ def tflite_interpreter():
             from tflite_runtime.interpreter import Interpreter
         except ImportError:
             fail(f"{Path(sys.argv[0]).name}: error: no TFLite runtime; run `pip install ai-edge-litert` "
-                     "(64-bit Linux, Python 3.10-3.13) or `pip install tflite-runtime` (32-bit ARM)")
+                 "(64-bit Linux, Python 3.10-3.13) or `pip install tflite-runtime` (32-bit ARM)")
     return Interpreter
 
 

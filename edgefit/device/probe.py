@@ -167,7 +167,7 @@ def runtime_module(runtime: str):
         return Interpreter, {"name": "tflite-runtime", "version": _version("tflite-runtime"), "delegate": "XNNPACK"}
     except ImportError:
         fail(f"{me}: error: no TFLite runtime; run `pip install ai-edge-litert` (64-bit Linux, Python 3.10-3.13) "
-                 "or `pip install tflite-runtime` (32-bit ARM)")
+             "or `pip install tflite-runtime` (32-bit ARM)")
 
 
 # ------------------------------------------------------------------------------------------- the runtimes
@@ -406,7 +406,7 @@ def main(argv=None) -> int:
         if old.get("probe_sha256") != digest or old.get("threads") != threads or old.get("protocol") != probe[
                 "protocol"]:
             fail(f"{me}: error: {out} holds results of another probe folder, thread count or protocol (--quick); "
-                     "give another --out")
+                 "give another --out")
         results.update({k: old[k] for k in ("groups_done", "items", "wall_s")})
     groups = groups_of(probe)
     for g in groups:  # a file changed or damaged in the copy is caught before it is timed
