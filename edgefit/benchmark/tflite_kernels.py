@@ -125,31 +125,26 @@ def kernels_of(blob: bytes) -> list[dict]:
     return [g.record(k) for k in g.kernels]
 
 
-def _p50_ms(blob: bytes, threads: int, min_seconds: float) -> float:
-    import numpy as np
+def _p50_ms(blob: bytes, threads: int, min_seconds: float, feed: bool) -> float:
+    """p50 of a model on seeded inputs with the one protocol; `feed`: a whole network's run sets its inputs (as
+    bench and probe.py time it), a cut-out kernel's only invokes."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from ..device.probe import TfliteModel
     from ..timing import measure
 
-    it = Interpreter(model_content=blob, num_threads=threads)
-    it.allocate_tensors()
-    rng = np.random.default_rng(0)
-    for d in it.get_input_details():
-        dtype = np.dtype(d["dtype"])
-        x = (rng.integers(-20, 20, d["shape"]) if dtype.kind in "iu" else rng.standard_normal(d["shape"]))
-        it.set_tensor(d["index"], x.astype(dtype))
-    return measure(it.invoke, min_runs=20, min_seconds=min_seconds)["p50_ms"]
+    return measure(TfliteModel(Interpreter, blob, threads, feed).run, min_runs=20, min_seconds=min_seconds)["p50_ms"]
 
 
 def network_ms(blob: bytes, threads: int, sessions: int = 3) -> float:
     """The whole network's latency: the median over `sessions` fresh interpreters of each one's p50."""
-    return statistics.median(_p50_ms(blob, threads, 0.3) for _ in range(sessions))
+    return statistics.median(_p50_ms(blob, threads, 0.3, True) for _ in range(sessions))
 
 
 def profile_network(blob: bytes, threads: int) -> tuple[list[dict], float]:
     """([kernel record with its time "us"], the network's measured ms) of one TFLite network."""
     g = _Graph(blob)
-    kernels = [{**g.record(k), "us": _p50_ms(g.alone(k), threads, 0.03) * 1000} for k in g.kernels]
+    kernels = [{**g.record(k), "us": _p50_ms(g.alone(k), threads, 0.03, False) * 1000} for k in g.kernels]
     return kernels, network_ms(blob, threads)
 
 

@@ -31,7 +31,8 @@ from pathlib import Path
 
 PROBE_SCHEMA = "edgefit-probe/1"
 RESULTS_SCHEMA = "edgefit-probe-results/1"
-PROTOCOL = {"warmup": 5, "warmup_seconds": 0.25, "rounds": 3, "min_runs": 20}
+# feed: a whole model's run sets its inputs, then runs (bench's unit of work); a cut-out kernel's only runs
+PROTOCOL = {"warmup": 5, "warmup_seconds": 0.25, "rounds": 3, "min_runs": 20, "feed": "inputs set every run"}
 QUICK = 0.2  # --quick: this share of each item's seconds
 
 
@@ -182,15 +183,24 @@ def _random_input(shape, dtype, seed: int = 0):
 
 
 class TfliteModel:
-    """A .tflite file in LiteRT's interpreter: every input filled once (seeded), `run` invokes it."""
+    """A .tflite file in LiteRT's interpreter on seeded inputs. `run`, for a whole model (`feed`), sets its inputs and
+    invokes it, as an application and edgefit bench do; for a kernel cut out of a network, it only invokes it (in
+    the network its input is already in place)."""
 
-    def __init__(self, Interpreter, path: Path, threads: int):
-        self.it = Interpreter(model_path=str(path), num_threads=threads)
+    def __init__(self, Interpreter, path, threads: int, feed: bool = True):  # path: a file, or the model's bytes
+        self.it = (Interpreter(model_content=path, num_threads=threads) if isinstance(path, bytes) else
+                   Interpreter(model_path=str(path), num_threads=threads))
         self.it.allocate_tensors()
         self.inputs = self.it.get_input_details()
-        for i, d in enumerate(self.inputs):
-            self.it.set_tensor(d["index"], _random_input(d["shape"], d["dtype"], i))
-        self.run = self.it.invoke
+        self.feed = [(d["index"], _random_input(d["shape"], d["dtype"], i)) for i, d in enumerate(self.inputs)]
+        for index, x in self.feed:
+            self.it.set_tensor(index, x)
+        self.run = self._fed if feed else self.it.invoke
+
+    def _fed(self):
+        for index, x in self.feed:
+            self.it.set_tensor(index, x)
+        self.it.invoke()
 
     def outputs(self, x_nchw, layout: str):
         """Dequantized outputs for float NCHW images, fed one by one with the model's layout and quantization."""
@@ -321,9 +331,9 @@ def _agreement(model, item: dict, folder: Path) -> dict | None:
             "max_rel_error": float(np.abs(y - host).max() / span), "inputs": item.get("inputs_from", "")}
 
 
-def _open(runtime: str, lib, path: Path, threads: int):
+def _open(runtime: str, lib, path: Path, threads: int, feed: bool = True):
     t = time.perf_counter()
-    m = OnnxModel(lib, path, threads) if runtime == "onnxruntime" else TfliteModel(lib, path, threads)
+    m = OnnxModel(lib, path, threads) if runtime == "onnxruntime" else TfliteModel(lib, path, threads, feed)
     load = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     m.run()
@@ -336,7 +346,7 @@ def measure_group(group: dict, probe: dict, runtime: str, lib, threads: int, fol
     models, rows, fns = {}, {}, {}
     for item in group["items"]:
         kind = item.get("kind", "kernel")
-        m, first = _open(runtime, lib, folder / item["file"], threads)
+        m, first = _open(runtime, lib, folder / item["file"], threads, feed=kind != "kernel")
         models[item["id"]] = m
         rows[item["id"]] = {"id": item["id"], "kind": kind, "file": item["file"], "sha256": item["sha256"],
                             **({"name": item["name"]} if "name" in item else {}), **first}
