@@ -1,7 +1,6 @@
 """Latency profiles: the fit recovers known kernel rates; the budget key fails clearly; a real profile
 predicts the same network identically in select and bench."""
 import json
-import math
 import random
 
 import pytest
@@ -37,8 +36,9 @@ def test_fit_recovers_known_rates_on_unseen_networks():
     model = fit(nets[:45])
     errors = [abs(predict_ms(model, n["kernels"]) / n["measured_ms"] - 1) for n in nets[45:]]
     assert max(errors) < 0.05, errors
-    assert model["network"]["b_ms_per_kernel"] > 0  # the per-kernel overhead is found
-    assert math.isfinite(model["network"]["a_ms"])
+    # the network's own costs are found: 40 us plus 1.5 us per kernel
+    assert model["network"]["b_ms_per_kernel"] == pytest.approx(0.0015, rel=0.2)
+    assert model["network"]["a_ms"] == pytest.approx(0.040, rel=0.2)
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -46,7 +46,7 @@ def test_fit_recovers_known_rates_on_unseen_networks():
     ("{not json", "not readable JSON"),
     ('{"schema": "something-else"}', "not a latency profile"),
     ('{"schema": "edgefit-latency-profile/1", "model_version": 0}', "stale"),
-    ('{"schema": "edgefit-latency-profile/1", "model_version": 1, "runtime": "tensorrt", "precision": "fp32"}',
+    ('{"schema": "edgefit-latency-profile/1", "model_version": 2, "runtime": "tensorrt", "precision": "fp32"}',
      "runtime 'tensorrt'"),
 ])
 def test_budget_latency_profile_key_fails_in_one_line(write_budget, tmp_path, content, expected):

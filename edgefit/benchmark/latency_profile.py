@@ -21,10 +21,14 @@ from ..vocabulary import PROFILED_PRECISIONS as PRECISIONS
 from ..vocabulary import PROFILED_RUNTIMES as RUNTIMES
 
 SCHEMA = "edgefit-latency-profile/1"
-MODEL_VERSION = 1  # the latency model's features; a profile with another version is stale
+MODEL_VERSION = 2  # the latency model's features (2: log features, linear leaves); another version is stale
 MIN_NETWORKS = 6
 HOLDOUT_EVERY = 5  # every 5th sampled network is held out to report the fit quality
 CALIB_NOISE = 8  # Gaussian calibration inputs for an int8 graph (the graph, not its scales, sets the time)
+# every PRUNED_EVERY-th calibration network is its variant with channels pruned (alternately these ratios, as the
+# search prunes: up to half), so the fit sees the channel counts of pruned networks, not only the zoo's
+PRUNED_EVERY = 3
+PRUNED_RATIOS = (0.25, 0.5)
 
 
 def noise(shape):
@@ -106,15 +110,47 @@ def network_ms(blob: bytes, runtime: str, threads: int, resolution: int) -> floa
     return onnx_ms(blob, noise((1, 3, resolution, resolution)), threads)
 
 
-def variant_graph(v, num_classes: int, precision: str, runtime: str = "onnxruntime") -> bytes:
+def variant_graph(v, num_classes: int, precision: str, runtime: str = "onnxruntime", prune: float = 0.0) -> bytes:
     """The deployed graph of zoo variant `v`, untrained (seeded), as export writes it at `precision` for
-    `runtime`."""
+    `runtime`; `prune`: that share of its channels removed first."""
     import torch
 
     from .. import zoo
+    from ..prune import prune_in_place
 
     torch.manual_seed(0)
-    return network(zoo.build_model(v, num_classes), v.resolution, precision, runtime)
+    model = zoo.build_model(v, num_classes).eval()
+    return network(prune_in_place(model, v.resolution, prune), v.resolution, precision, runtime)
+
+
+@dataclass(frozen=True)
+class CalibrationNetwork:
+    """One network a profile is fitted on: a zoo variant, `prune` of its channels removed (0: as the zoo has it)."""
+
+    variant: object
+    prune: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.variant.name + (f".pruned{self.prune:g}" if self.prune else "")
+
+    @property
+    def resolution(self) -> int:
+        return self.variant.resolution
+
+    def graph(self, precision: str, runtime: str, num_classes: int = 1000) -> bytes:
+        return variant_graph(self.variant, num_classes, precision, runtime, self.prune)
+
+
+def calibration_networks(exclude: tuple[str, ...] = ()) -> list[CalibrationNetwork]:
+    """The networks calibrate and the probe's calibration set sample, in their seeded order: the zoo variants not
+    in `exclude`, every PRUNED_EVERY-th of them pruned."""
+    from .. import zoo
+
+    pool = [v for v in zoo.variants() if v.name not in set(exclude)]
+    random.Random(0).shuffle(pool)
+    return [CalibrationNetwork(v, PRUNED_RATIOS[(i // PRUNED_EVERY) % len(PRUNED_RATIOS)]
+                               if i % PRUNED_EVERY == PRUNED_EVERY - 1 else 0.0) for i, v in enumerate(pool)]
 
 
 def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", threads: int = 1,
@@ -133,8 +169,7 @@ def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", thr
         raise BadInput("--threads must be 1 or more: a profile is for one thread count")
     for name in exclude:
         zoo.get_variant(name)  # an unknown name is bad input, with a suggestion
-    pool = [v for v in zoo.variants() if v.name not in set(exclude)]
-    random.Random(0).shuffle(pool)
+    pool = calibration_networks(exclude)
     t0, nets, first = time.perf_counter(), [], 0.0
     limit = budget_minutes * 60 * 0.9
     for v in pool:
@@ -145,7 +180,7 @@ def calibrate_profile(runtime: str = "onnxruntime", precision: str = "fp32", thr
         per_net = (elapsed - first) / (len(nets) - 1) if len(nets) > 1 else first
         if nets and (elapsed + 2 * per_net > limit if len(nets) >= MIN_NETWORKS else elapsed > limit):
             break
-        blob = variant_graph(v, 1000, precision, runtime)
+        blob = v.graph(precision, runtime)
         kernels, ms = sample_network(blob, runtime, threads, v.resolution)
         nets.append({"name": v.name, "kernels": kernels, "measured_ms": ms})
         first = first or time.perf_counter() - t0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from ..fsutil import staged
 from ..record import Record
 from ..runtimes import manifest_entry, runner
 from ..vocabulary import SUFFIX_OF as RUNTIMES
-from .latency_profile import MIN_NETWORKS, noise, variant_graph
+from .latency_profile import MIN_NETWORKS, calibration_networks, noise
 from .tflite_kernels import cut_kernels
 
 CALIBRATION_SETS = ("none", "small", "full")
@@ -105,21 +104,21 @@ def _inputs(path: Path):
 
 
 def _networks(runtime: str, precision: str, calibration: str, count: int | None, exclude: tuple[str, ...]):
-    """The zoo networks of the calibration set, in calibrate --profile's seeded order: all of them (full), else the
-    first `count` (default SMALL_NETWORKS) whose files (weights at the precision's width; a LiteRT network twice:
-    whole and cut into kernels) keep the small set within SMALL_MB, none over a (MIN_NETWORKS - 1)-th of it."""
-    pool = [v for v in zoo.variants() if v.name not in set(exclude)]
-    random.Random(0).shuffle(pool)
+    """The calibration networks (latency_profile.calibration_networks, calibrate --profile's seeded order): all of
+    them (full), else the first `count` (default SMALL_NETWORKS) whose files (weights at the precision's width, a
+    pruned one's as if unpruned; a LiteRT network twice: whole and cut into kernels) keep the small set within
+    SMALL_MB, none over a (MIN_NETWORKS - 1)-th of it."""
+    pool = calibration_networks(exclude)
     if calibration == "full" and count is None:
         return pool
     stats = zoo_stats(1000)
     width = (1 if precision == "int8" else 4) * (2 if runtime == "litert" else 1) * OVERHEAD
     chosen, size = [], 0.0
-    for v in pool:
-        mb = stats[v.name]["weight_elems"] * width / 2**20
+    for n in pool:
+        mb = stats[n.variant.name]["weight_elems"] * width / 2**20
         if calibration == "small" and (size + mb > SMALL_MB or mb > SMALL_MB / (MIN_NETWORKS - 1)):
             continue  # one large network would crowd out the rest
-        chosen.append(v)
+        chosen.append(n)
         size += mb
         if len(chosen) == (count or SMALL_NETWORKS):
             break
@@ -199,8 +198,9 @@ def _pack_artifact(i: int, path: Path, folder: Path) -> dict:
 
 
 def _pack_network(v, runtime: str, precision: str, folder: Path) -> dict:
-    """One calibration network (and, for LiteRT, its cut-out kernels with their records)."""
-    blob = variant_graph(v, 1000, precision, runtime)
+    """One calibration network (a latency_profile.CalibrationNetwork; for LiteRT with its cut-out kernels and their
+    records)."""
+    blob = v.graph(precision, runtime)
     d = folder / "calibration" / v.name
     d.mkdir(parents=True)
     rel = f"calibration/{v.name}/network{RUNTIMES[runtime]}"
