@@ -11,11 +11,13 @@ The whole loop as a user runs it, on this host standing in for the device:
 4. Diagnosis of the old offset: each held-out network is also timed with the protocol calibrate --profile used
    before (kernels.network_ms: three fresh sessions in a process that has torch loaded and has just run the
    profiler), and the offset of that against bench's pass is reported.
+5. Ablation: the same results fitted without the calibration set's pruned networks.
 Reports the share within +-10% of each pass, the median error, and how often the two passes agree within 10%.
-Writes bench/results/latency_validation_<runtime>_<precision>.json.
+Writes bench/results/latency_validation_<runtime>_<precision>.json; --keep DIR keeps the probe's results, the
+held-out networks' kernel lists and both passes there (held_out.json) to study the fit without re-measuring.
 
     .venv/bin/python bench/latency_validation.py [--runtime litert] [--precision int8] [--threads 2]
-        [--networks 20] [--held-out 10] [--pruned 5]
+        [--networks 20] [--held-out 10] [--pruned 5] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ def _arg(name: str, default):
 RUNTIME, PRECISION = _arg("--runtime", "onnxruntime"), _arg("--precision", "fp32")
 THREADS, NETWORKS = _arg("--threads", 2), _arg("--networks", 20)
 HELD_OUT, PRUNED, PRUNE_RATIO = _arg("--held-out", 10), _arg("--pruned", 5), 0.3
+KEEP = _arg("--keep", "")
 EDGEFIT = [sys.executable, "-m", "edgefit"]
 
 
@@ -135,8 +138,10 @@ def _share(errs: list[float]) -> dict:
 
 
 def main() -> None:
+    from edgefit.benchmark.latency_model import fit, predict_ms
     from edgefit.benchmark.latency_profile import load_profile
     from edgefit.benchmark.machine import info
+    from edgefit.benchmark.on_target import load_results
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -155,9 +160,18 @@ def main() -> None:
             raise SystemExit(f"probe.py failed: {r.stderr[-2000:]}")
         _run("calibrate", "--from", work / "results.json", "--profile", work / "profile.json")
         prof = load_profile(work / "profile.json")
+        measured = load_results(work / "results.json").networks()
+        unpruned = fit([n for n in measured if ".pruned" not in n["name"]])
         first = bench_pass(nets)
         old = old_protocol(nets)
         second = bench_pass(nets)
+        if KEEP:
+            keep = Path(KEEP)
+            keep.mkdir(parents=True, exist_ok=True)
+            for f in ("results.json", "profile.json"):
+                (keep / f).write_bytes((work / f).read_bytes())
+            (keep / "held_out.json").write_text(json.dumps(
+                [{**n, "bench_ms": first[n["name"]], "bench_again_ms": second[n["name"]]} for n in nets]))
     rows = []
     for n in nets:
         p = prof.predict_ms(n["kernels"])
@@ -166,14 +180,17 @@ def main() -> None:
                      "old_protocol_ms": round(old[n["name"]], 4), "error": round(p / first[n["name"]] - 1, 4),
                      "error_again": round(p / second[n["name"]] - 1, 4),
                      "passes_change": round(second[n["name"]] / first[n["name"]] - 1, 4),
-                     "old_protocol_vs_bench": round(old[n["name"]] / first[n["name"]] - 1, 4)})
+                     "old_protocol_vs_bench": round(old[n["name"]] / first[n["name"]] - 1, 4),
+                     "error_without_pruned_calibration": round(predict_ms(unpruned, n["kernels"]) / first[n["name"]]
+                                                               - 1, 4)})
         print(json.dumps(rows[-1]), flush=True)
     repeat = _share([r["passes_change"] for r in rows])
     save(f"latency_validation_{RUNTIME}_{PRECISION}", {
         "benchmark": f"device-loop latency profile ({RUNTIME} {PRECISION}, {THREADS} thread(s)) on held-out networks "
                      "vs `edgefit bench`, two passes",
         "cpu": info()["cpu"], "calibration": {"networks": NETWORKS, "pack_s": round(pack_s, 1),
-                                              "probe_run_s": round(probe_s, 1), "samples": prof.data["samples"]},
+                                              "probe_run_s": round(probe_s, 1), "samples": prof.data["samples"],
+                                              "networks_measured": [n["name"] for n in measured]},
         "against_first_pass": _share([r["error"] for r in rows]),
         "against_second_pass": _share([r["error_again"] for r in rows]),
         "zoo_variants": _share([r["error"] for r in rows if not r["pruned"]]),
@@ -181,6 +198,7 @@ def main() -> None:
         "passes_agree_within_10pct": repeat["share_within_10pct"],
         "passes_median_change": repeat["median_abs_error"],
         "old_calibrate_protocol_vs_bench": _share([r["old_protocol_vs_bench"] for r in rows]),
+        "fit_without_pruned_calibration_networks": _share([r["error_without_pruned_calibration"] for r in rows]),
         "rows": rows})
 
 
