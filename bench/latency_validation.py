@@ -14,10 +14,11 @@ The whole loop as a user runs it, on this host standing in for the device:
 5. Ablation: the same results fitted without the calibration set's pruned networks.
 Reports the share within +-10% of each pass, the median error, and how often the two passes agree within 10%.
 Writes bench/results/latency_validation_<runtime>_<precision>.json; --keep DIR keeps the probe's results, the
-held-out networks' kernel lists and both passes there (held_out.json) to study the fit without re-measuring.
+held-out networks' kernel lists and both passes there (held_out.json); --refit DIR fits and predicts again from
+what was kept there, without measuring (a change to the latency model, judged on the same measurements).
 
     .venv/bin/python bench/latency_validation.py [--runtime litert] [--precision int8] [--threads 2]
-        [--networks 20] [--held-out 10] [--pruned 5] [--keep DIR]
+        [--networks 20] [--held-out 10] [--pruned 5] [--keep DIR | --refit DIR]
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _arg(name: str, default):
 RUNTIME, PRECISION = _arg("--runtime", "onnxruntime"), _arg("--precision", "fp32")
 THREADS, NETWORKS = _arg("--threads", 2), _arg("--networks", 20)
 HELD_OUT, PRUNED, PRUNE_RATIO = _arg("--held-out", 10), _arg("--pruned", 5), 0.3
-KEEP = _arg("--keep", "")
+KEEP, REFIT = _arg("--keep", ""), _arg("--refit", "")
 EDGEFIT = [sys.executable, "-m", "edgefit"]
 
 
@@ -137,10 +138,8 @@ def _share(errs: list[float]) -> dict:
             "median_signed_error": round(statistics.median(errs), 4)}
 
 
-def main() -> None:
-    from edgefit.benchmark.latency_model import fit, predict_ms
-    from edgefit.benchmark.latency_profile import load_profile
-    from edgefit.benchmark.machine import info
+def measure() -> dict:
+    """Held-out networks, the probe's calibration run and both bench passes, as measured now."""
     from edgefit.benchmark.on_target import load_results
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,37 +158,63 @@ def main() -> None:
         if r.returncode != 0:
             raise SystemExit(f"probe.py failed: {r.stderr[-2000:]}")
         _run("calibrate", "--from", work / "results.json", "--profile", work / "profile.json")
-        prof = load_profile(work / "profile.json")
-        measured = load_results(work / "results.json").networks()
-        unpruned = fit([n for n in measured if ".pruned" not in n["name"]])
         first = bench_pass(nets)
         old = old_protocol(nets)
         second = bench_pass(nets)
+        held = [{**n, "bench_ms": first[n["name"]], "bench_again_ms": second[n["name"]],
+                 "old_protocol_ms": old[n["name"]]} for n in nets]
         if KEEP:
             keep = Path(KEEP)
             keep.mkdir(parents=True, exist_ok=True)
             for f in ("results.json", "profile.json"):
                 (keep / f).write_bytes((work / f).read_bytes())
-            (keep / "held_out.json").write_text(json.dumps(
-                [{**n, "bench_ms": first[n["name"]], "bench_again_ms": second[n["name"]]} for n in nets]))
+            (keep / "held_out.json").write_text(json.dumps(held))
+        return {"held": held, "measured": load_results(work / "results.json").networks(),
+                "pack_s": round(pack_s, 1), "probe_run_s": round(probe_s, 1)}
+
+
+def kept(folder: Path) -> dict:
+    """What --keep kept, to refit without measuring again (--refit DIR): the probe's results and both passes;
+    the calibration's timings and the old protocol's figures come from the results file written then."""
+    from edgefit.benchmark.on_target import load_results
+
+    prev = json.loads((ROOT / "bench" / "results" / f"latency_validation_{RUNTIME}_{PRECISION}.json").read_text())
+    old = {r["network"]: r["old_protocol_ms"] for r in prev["rows"]}
+    held = [{**n, "old_protocol_ms": n.get("old_protocol_ms", old.get(n["name"]))}
+            for n in json.loads((folder / "held_out.json").read_text())]
+    return {"held": held, "measured": load_results(folder / "results.json").networks(),
+            "pack_s": prev["calibration"]["pack_s"], "probe_run_s": prev["calibration"]["probe_run_s"],
+            "refit": f"predictions refitted by this edgefit on the probe results and bench passes measured on "
+                     f"{prev['date']} (--keep, then --refit)"}
+
+
+def main() -> None:
+    from edgefit.benchmark.latency_model import fit, predict_ms
+    from edgefit.benchmark.machine import info
+
+    got = kept(Path(REFIT)) if REFIT else measure()
+    measured = got["measured"]
+    model = fit(measured)  # as calibrate --from fits it
+    unpruned = fit([n for n in measured if ".pruned" not in n["name"]])
     rows = []
-    for n in nets:
-        p = prof.predict_ms(n["kernels"])
+    for n in got["held"]:
+        p, first, second = predict_ms(model, n["kernels"]), n["bench_ms"], n["bench_again_ms"]
+        old = n["old_protocol_ms"]
         rows.append({"network": n["name"], "pruned": n["name"] != n["source"], "predicted_ms": round(p, 4),
-                     "bench_ms": round(first[n["name"]], 4), "bench_again_ms": round(second[n["name"]], 4),
-                     "old_protocol_ms": round(old[n["name"]], 4), "error": round(p / first[n["name"]] - 1, 4),
-                     "error_again": round(p / second[n["name"]] - 1, 4),
-                     "passes_change": round(second[n["name"]] / first[n["name"]] - 1, 4),
-                     "old_protocol_vs_bench": round(old[n["name"]] / first[n["name"]] - 1, 4),
-                     "error_without_pruned_calibration": round(predict_ms(unpruned, n["kernels"]) / first[n["name"]]
-                                                               - 1, 4)})
+                     "bench_ms": round(first, 4), "bench_again_ms": round(second, 4),
+                     "old_protocol_ms": round(old, 4), "error": round(p / first - 1, 4),
+                     "error_again": round(p / second - 1, 4), "passes_change": round(second / first - 1, 4),
+                     "old_protocol_vs_bench": round(old / first - 1, 4),
+                     "error_without_pruned_calibration": round(predict_ms(unpruned, n["kernels"]) / first - 1, 4)})
         print(json.dumps(rows[-1]), flush=True)
     repeat = _share([r["passes_change"] for r in rows])
     save(f"latency_validation_{RUNTIME}_{PRECISION}", {
         "benchmark": f"device-loop latency profile ({RUNTIME} {PRECISION}, {THREADS} thread(s)) on held-out networks "
                      "vs `edgefit bench`, two passes",
-        "cpu": info()["cpu"], "calibration": {"networks": NETWORKS, "pack_s": round(pack_s, 1),
-                                              "probe_run_s": round(probe_s, 1), "samples": prof.data["samples"],
+        **({"refit": got["refit"]} if "refit" in got else {}),
+        "cpu": info()["cpu"], "calibration": {"networks": len(measured), "pack_s": got["pack_s"],
+                                              "probe_run_s": got["probe_run_s"],
+                                              "samples": sum(len(n["kernels"]) for n in measured),
                                               "networks_measured": [n["name"] for n in measured]},
         "against_first_pass": _share([r["error"] for r in rows]),
         "against_second_pass": _share([r["error_again"] for r in rows]),

@@ -10,9 +10,13 @@ Target: log(time). The trees are few and small, with a linear model of the log f
 carries past the channel counts of the calibration networks (a pruned network's 0.7 x width falls between
 them), where constant leaves gave a step. Held-out networks, fitted on the same probe results (Xeon, 2 threads):
 onnxruntime fp32 60% -> 93% within +-10%, LiteRT int8 53% -> 80% (bench/latency_validation.py). A network's
-prediction is scale x the sum of its kernels' + a + b x kernels: the profiler's own cost per kernel
-inflates profiled times, and scheduling and memory planning between kernels add to them; the three are
-fitted on measured network latencies (unprofiled), minimizing the relative error.
+prediction is c x the sum of its convolutions' + e x the sum of its other kernels' + a + b x kernels: the
+profiler's own cost per kernel inflates profiled times, and differently for a convolution, which runs on every
+thread, than for an elementwise op or a layout reorder; scheduling and memory planning between kernels add to
+them. The four are fitted on measured network latencies (unprofiled), minimizing the relative error. (One
+scale for all kernels left onnxruntime's mobilenet_v4_conv_small over-predicted by 10-14%; two: network
+leave-one-out within 10% 94% -> 97% for onnxruntime, 88% -> 90% for LiteRT, on the probe results of
+bench/latency_validation.py.)
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ PARAMS = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 8, "mi
           "linear_tree": True, "linear_lambda": 0.1, "verbose": -1, "seed": 0, "deterministic": True,
           "num_threads": 1}
 ROUNDS = 200
+CONV_OPS = ("Conv", "FusedConv", "QLinearConv", "CONV_2D", "DEPTHWISE_CONV_2D")
 
 
 def _chw(shape: list[int]) -> tuple[int, int, int]:
@@ -42,7 +47,7 @@ def features(k: dict, ops: list[str]) -> list[float]:
     cin, hin, win = _chw(x)
     cout, hout, wout = _chw(k["output"])
     area = groups = 1
-    if k["op"] in ("Conv", "FusedConv", "QLinearConv", "CONV_2D", "DEPTHWISE_CONV_2D") and len(w) == 4:
+    if k["op"] in CONV_OPS and len(w) == 4:
         area, groups = w[2] * w[3], max(1, cin // max(w[1], 1))
         macs = cout * hout * wout * w[1] * area
     elif k["op"] in ("Gemm", "MatMul", "FusedGemm", "FULLY_CONNECTED"):
@@ -65,11 +70,14 @@ def _booster(model: dict):
     return model["_booster"]
 
 
-def kernel_sum_ms(model: dict, kernels: list[dict]) -> float:
+def kernel_sums_ms(model: dict, kernels: list[dict]) -> tuple[float, float]:
+    """The predicted times of a network's convolutions and of its other kernels, summed, in ms."""
     if not kernels:
-        return 0.0
+        return 0.0, 0.0
     X = np.array([features(k, model["ops"]) for k in kernels])
-    return float(np.exp(_booster(model).predict(X)).sum() / 1000)
+    t = np.exp(_booster(model).predict(X)) / 1000
+    conv = np.array([k["op"] in CONV_OPS for k in kernels])
+    return float(t[conv].sum()), float(t[~conv].sum())
 
 
 def fit(networks: list[dict]) -> dict:
@@ -82,18 +90,20 @@ def fit(networks: list[dict]) -> dict:
     data = lgb.Dataset(X, y, feature_name=list(FEATURES), categorical_feature=["op"], free_raw_data=False)
     booster = lgb.train(PARAMS, data, num_boost_round=ROUNDS)
     model = {"ops": ops, "features": list(FEATURES), "booster": booster.model_to_string(), "_booster": booster}
-    # measured = scale x kernel sum + a + b x kernels, in relative error (each row divided by its measured
-    # latency), so a 0.3 ms network counts as much as a 30 ms one
+    # measured = c x conv sum + e x other sum + a + b x kernels, in relative error (each row divided by its
+    # measured latency), so a 0.3 ms network counts as much as a 30 ms one
     m = np.array([n["measured_ms"] for n in networks])
-    A = np.array([[kernel_sum_ms(model, n["kernels"]), 1.0, len(n["kernels"])] for n in networks])
-    scale, a, b = np.linalg.lstsq(A / m[:, None], np.ones(len(m)), rcond=None)[0]
-    model["network"] = {"scale": float(scale), "a_ms": float(a), "b_ms_per_kernel": float(b)}
+    A = np.array([[*kernel_sums_ms(model, n["kernels"]), 1.0, len(n["kernels"])] for n in networks])
+    conv, other, a, b = np.linalg.lstsq(A / m[:, None], np.ones(len(m)), rcond=None)[0]
+    model["network"] = {"scale_conv": float(conv), "scale_other": float(other), "a_ms": float(a),
+                        "b_ms_per_kernel": float(b)}
     return model
 
 
 def predict_ms(model: dict, kernels: list[dict]) -> float:
     o = model["network"]
-    return o["scale"] * kernel_sum_ms(model, kernels) + o["a_ms"] + o["b_ms_per_kernel"] * len(kernels)
+    conv, other = kernel_sums_ms(model, kernels)
+    return o["scale_conv"] * conv + o["scale_other"] * other + o["a_ms"] + o["b_ms_per_kernel"] * len(kernels)
 
 
 def stored(model: dict) -> dict:
