@@ -180,12 +180,13 @@ def kept(folder: Path) -> dict:
 
     prev = json.loads((ROOT / "bench" / "results" / f"latency_validation_{RUNTIME}_{PRECISION}.json").read_text())
     old = {r["network"]: r["old_protocol_ms"] for r in prev["rows"]}
-    held = [{**n, "old_protocol_ms": n.get("old_protocol_ms", old.get(n["name"]))}
+    held = [{**n, "old_protocol_ms": n.get("old_protocol_ms", old[n["name"]])}
             for n in json.loads((folder / "held_out.json").read_text())]
     return {"held": held, "measured": load_results(folder / "results.json").networks(),
             "pack_s": prev["calibration"]["pack_s"], "probe_run_s": prev["calibration"]["probe_run_s"],
+            "measured_on": prev.get("measured_on", prev["date"]),
             "refit": f"predictions refitted by this edgefit on the probe results and bench passes measured on "
-                     f"{prev['date']} (--keep, then --refit)"}
+                     f"{prev.get('measured_on', prev['date'])} (--keep, then --refit)"}
 
 
 def main() -> None:
@@ -211,7 +212,7 @@ def main() -> None:
     save(f"latency_validation_{RUNTIME}_{PRECISION}", {
         "benchmark": f"device-loop latency profile ({RUNTIME} {PRECISION}, {THREADS} thread(s)) on held-out networks "
                      "vs `edgefit bench`, two passes",
-        **({"refit": got["refit"]} if "refit" in got else {}),
+        **({k: got[k] for k in ("refit", "measured_on") if k in got}),
         "cpu": info()["cpu"], "calibration": {"networks": len(measured), "pack_s": got["pack_s"],
                                               "probe_run_s": got["probe_run_s"],
                                               "samples": sum(len(n["kernels"]) for n in measured),

@@ -195,13 +195,23 @@ def test_a_whole_model_is_timed_with_its_input_set_and_a_cut_kernel_without(prob
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
-    art, _, _, _, _ = probed
+    art, _, _, res, _ = probed
     path = next(Path(art).glob("*.tflite"))
     for feed in (True, False):
         m = device_probe.TfliteModel(Interpreter, path, 1, feed)
         d = m.inputs[0]
         m.it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
         m.run()
-        seeded = m.feed[0][1]
+        seeded = m.fed_inputs[0][1]
         assert np.array_equal(m.it.get_tensor(d["index"]), seeded) is feed and seeded.any()
-    assert device_probe.PROTOCOL["feed"] == "inputs set every run"  # recorded in every results file
+    assert json.loads(res.read_text())["protocol"]["feed"] == "inputs set every run"
+
+
+def test_results_of_a_probe_that_did_not_set_the_input_are_refused(probed, tmp_path):
+    _, _, _, res, _ = probed
+    old = json.loads(res.read_text())
+    del old["protocol"]["feed"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    r = run_cli("calibrate", "--from", tmp_path / "old.json", "--profile", tmp_path / "p.json")
+    assert r.returncode == 2 and "older probe.py" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "p.json").exists()

@@ -30,6 +30,8 @@ PARAMS = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 8, "mi
           "linear_tree": True, "linear_lambda": 0.1, "verbose": -1, "seed": 0, "deterministic": True,
           "num_threads": 1}
 ROUNDS = 200
+# the convolutions the zoo's networks compile to (onnxruntime on x86, LiteRT); other convolution ops (onnxruntime's
+# Nhwc* forms of other builds, TRANSPOSE_CONV) are not among them: no zoo network yields one here
 CONV_OPS = ("Conv", "FusedConv", "QLinearConv", "CONV_2D", "DEPTHWISE_CONV_2D")
 
 

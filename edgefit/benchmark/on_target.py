@@ -83,6 +83,10 @@ def load_results(path: str | Path) -> OnTarget:
     kind = rt.get("kind") or PACKAGE_RUNTIME.get(rt.get("name"))
     if kind not in PROFILED_RUNTIMES or not isinstance(d.get("items"), list):
         raise BadInput(f"{p}: runtime {rt.get('name')!r} or its items are not what probe.py writes; run it again")
+    if kind == "litert" and "feed" not in (d.get("protocol") or {}):
+        raise BadInput(f"{p} was measured by an older probe.py, which timed LiteRT models without setting their "
+                       "input (3-4% faster than edgefit bench); write the probe folder again with `edgefit probe` "
+                       "and run its probe.py")
     return OnTarget(str(p), d.get("device") or {}, kind, rt.get("name", kind), rt.get("version"),
                     int(d.get("threads") or 1), bool(d.get("complete")), d["items"], d.get("calibration") or {},
                     float(d.get("wall_s") or 0.0))

@@ -1,9 +1,9 @@
 """`edgefit probe`: a self-contained folder to copy onto the target device and time there with probe.py.
 
-The folder holds the artifacts to time (with a few bundled inputs and the host's outputs on them, so the
-device's top-1 agreement with the host is measured too), optionally a calibration set (the zoo networks that
-`calibrate --profile` fits on, deployed as export deploys them, and for LiteRT each one's kernels cut out of
-its own flatbuffer, with their feature records), `probe.json` listing every file with its sha256, a README and
+The folder holds the artifacts to time (with a few bundled inputs and the host's outputs on them, so the device's
+top-1 agreement with the host is measured too), optionally a calibration set (the zoo networks, some pruned, that
+`calibrate --profile` fits on, deployed as export deploys them, and for LiteRT each one's kernels cut out of its
+own flatbuffer, with their feature records), `probe.json` listing every file with its sha256, a README and
 `probe.py` (device/probe.py, verbatim: numpy and the one runtime, nothing else).
 
     from edgefit.benchmark.probe_pack import pack
@@ -223,6 +223,7 @@ def readme(probe: dict) -> str:
     what = [f"- {len(probe['artifacts'])} artifact(s): " + ", ".join(a["name"] for a in probe["artifacts"])]
     if cal:
         what.append(f"- a calibration set ({cal['set']}, {cal['precision']}): {len(cal['networks'])} zoo networks"
+                    " (some pruned)"
                     + (f" and {sum(len(n['kernels']) for n in cal['networks'])} kernels cut out of them"
                        if probe["runtime"] == "litert" else " (kernels timed by onnxruntime's profiler)"))
     return f"""# edgefit probe folder ({probe['runtime']})
@@ -249,10 +250,10 @@ edgefit calibrate --from results.json --profile device.json       # a latency pr
 
 results.json (schema `edgefit-probe-results/1`): `device` (cpu, machine, cores, usable_cores, governor, cur_mhz,
 max_mhz, memory_mb, os, python), `runtime` (name, version, delegate/provider), `threads`, `protocol` (warm-up,
-rounds, minimum runs and seconds), `complete`, `wall_s`, `peak_rss_mb`, and `items`: per file its `id`, `kind`
-(artifact | network | kernel), `sha256`, `load_ms`, `first_ms`, `runs`, `p50_ms`, `min_ms`, `p5_ms`..`p99_ms`,
-`mean_ms`, `std_ms`, `round_p50_ms` and `spread` (how far the rounds disagree), `samples_ms` (artifacts and
-networks), `agreement` (artifacts: top-1 agreement and max relative error against the host's outputs on the
-bundled inputs), `kernels` (onnxruntime networks: each kernel's time from the profiler) or `record` (LiteRT
-kernels: the features the latency model reads).
+rounds, minimum runs and seconds, `feed`: a whole model's run sets its input), `complete`, `wall_s`, `peak_rss_mb`,
+and `items`: per file its `id`, `kind` (artifact | network | kernel), `sha256`, `load_ms`, `first_ms`, `runs`,
+`p50_ms`, `min_ms`, `p5_ms`..`p99_ms`, `mean_ms`, `std_ms`, `round_p50_ms` and `spread` (how far the rounds
+disagree), `samples_ms` (artifacts and networks), `agreement` (artifacts: top-1 agreement and max relative error
+against the host's outputs on the bundled inputs), `kernels` (onnxruntime networks: each kernel's time from the
+profiler) or `record` (LiteRT kernels: the features the latency model reads).
 """

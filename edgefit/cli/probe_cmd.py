@@ -14,7 +14,7 @@ import click
 @click.option("--calibration-set", "calibration", default="none", show_default=True,
               type=click.Choice(["none", "small", "full"]),
               help="Also zoo networks (and for LiteRT their cut-out kernels) for `edgefit calibrate --from`: small "
-                   "(up to 12 networks within 45 MB written) or full (every zoo variant); every third one pruned.")
+                   "(up to 12 networks within 45 MB written) or full (every zoo variant); some of them pruned.")
 @click.option("--calibration-networks", "networks", type=int, default=None,
               help="How many calibration networks (overrides the set's count; at least 6).")
 @click.option("--precision", default=None, type=click.Choice(["fp32", "int8"]),

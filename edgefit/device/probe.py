@@ -192,13 +192,13 @@ class TfliteModel:
                    Interpreter(model_path=str(path), num_threads=threads))
         self.it.allocate_tensors()
         self.inputs = self.it.get_input_details()
-        self.feed = [(d["index"], _random_input(d["shape"], d["dtype"], i)) for i, d in enumerate(self.inputs)]
-        for index, x in self.feed:
+        self.fed_inputs = [(d["index"], _random_input(d["shape"], d["dtype"], i)) for i, d in enumerate(self.inputs)]
+        for index, x in self.fed_inputs:
             self.it.set_tensor(index, x)
         self.run = self._fed if feed else self.it.invoke
 
     def _fed(self):
-        for index, x in self.feed:
+        for index, x in self.fed_inputs:
             self.it.set_tensor(index, x)
         self.it.invoke()
 
