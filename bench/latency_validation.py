@@ -55,28 +55,21 @@ def _run(*args) -> str:
 
 
 def held_out_networks(work: Path) -> list[dict]:
-    """The held-out networks as files: [{name, source, path, kernels}]."""
-    import torch
-
+    """The held-out networks as files: [{name, source, path, kernels}], built as calibration networks are."""
     from edgefit import zoo
-    from edgefit.benchmark.latency_profile import list_kernels, network
-    from edgefit.compress import pruned_copy
+    from edgefit.benchmark.latency_profile import CalibrationNetwork, list_kernels
 
     pool = random.Random(7).sample(list(zoo.variants()), HELD_OUT)
-    nets = [(v.name, v, zoo.build_model(v, 1000).eval()) for v in pool]
-    for v in random.Random(8).sample(pool, min(PRUNED, len(pool))):
-        torch.manual_seed(0)
-        nets.append((f"{v.name}.pruned{PRUNE_RATIO}", v, pruned_copy(zoo.build_model(v, 1000).eval(), v.resolution,
-                                                                    PRUNE_RATIO, 8)))
+    nets = [CalibrationNetwork(v) for v in pool] + [
+        CalibrationNetwork(v, PRUNE_RATIO) for v in random.Random(8).sample(pool, min(PRUNED, len(pool)))]
     out = []
-    for name, v, model in nets:
-        torch.manual_seed(0)
-        blob = network(model, v.resolution, PRECISION, RUNTIME)
-        path = work / f"{name}{'.tflite' if RUNTIME == 'litert' else '.onnx'}"
+    for n in nets:
+        blob = n.graph(PRECISION, RUNTIME)
+        path = work / f"{n.name}{'.tflite' if RUNTIME == 'litert' else '.onnx'}"
         path.write_bytes(blob)
-        out.append({"name": name, "source": v.name, "resolution": v.resolution, "path": str(path),
-                    "kernels": list_kernels(blob, RUNTIME, THREADS, v.resolution)})
-        print(f"held out {name}: {len(out[-1]['kernels'])} kernels", flush=True)
+        out.append({"name": n.name, "source": n.variant.name, "resolution": n.resolution, "path": str(path),
+                    "kernels": list_kernels(blob, RUNTIME, THREADS, n.resolution)})
+        print(f"held out {n.name}: {len(out[-1]['kernels'])} kernels", flush=True)
     return out
 
 

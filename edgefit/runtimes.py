@@ -84,6 +84,19 @@ class TfliteRunner:
         return np.concatenate(outs).astype(np.float32)
 
 
+def one_run(model, fmt: str, x: np.ndarray):
+    """One inference of `model` (an .onnx or .tflite file, or its bytes; `fmt` onnx | tflite) on the first image
+    of the NCHW batch `x`, as a zero-argument call to time: onnxruntime on its own input, LiteRT through
+    TfliteRunner (its layout and quantization)."""
+    x = x[:1]
+    if fmt == "onnx":
+        sess = ort_session(model)
+        feed = {sess.get_inputs()[0].name: x}
+        return lambda: sess.run(None, feed)
+    run = TfliteRunner(model)
+    return lambda: run(x)
+
+
 def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
     scale, zp = detail["quantization"]
     dtype = np.dtype(detail["dtype"])

@@ -147,7 +147,8 @@ def calibration_networks(exclude: tuple[str, ...] = ()) -> list[CalibrationNetwo
     in `exclude`, every PRUNED_EVERY-th of them pruned."""
     from .. import zoo
 
-    pool = [v for v in zoo.variants() if v.name not in set(exclude)]
+    left_out = set(exclude)
+    pool = [v for v in zoo.variants() if v.name not in left_out]
     random.Random(0).shuffle(pool)
     return [CalibrationNetwork(v, PRUNED_RATIOS[(i // PRUNED_EVERY) % len(PRUNED_RATIOS)]
                                if i % PRUNED_EVERY == PRUNED_EVERY - 1 else 0.0) for i, v in enumerate(pool)]

@@ -220,15 +220,10 @@ def fallback(ranked: list[dict], pre: Path, calib: np.ndarray, x: np.ndarray, re
 
 
 def p50_ms(blob: bytes, fmt: str, x: np.ndarray) -> float:
-    from ..runtimes import TfliteRunner, ort_session
+    from ..runtimes import one_run
     from ..timing import measure
-    from .onnx_export import INPUT
 
-    if fmt == "onnx":
-        sess, feed = ort_session(blob), {INPUT: x[:1]}
-        return measure(lambda: sess.run(None, feed), min_runs=30, min_seconds=0.5)["p50_ms"]
-    run = TfliteRunner(blob)
-    return measure(lambda: run(x[:1]), min_runs=30, min_seconds=0.5)["p50_ms"]
+    return measure(one_run(blob, fmt, x), min_runs=30, min_seconds=0.5)["p50_ms"]
 
 
 def onnx_fallback(art_dir: Path, manifest: dict, calib: np.ndarray, path: Path, xs: np.ndarray,

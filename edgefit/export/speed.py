@@ -42,23 +42,12 @@ class PrecisionSpeed(Record):
                 "target and storage allows, fp32 is the faster choice")
 
 
-def _runner(path: Path, fmt: str, shape: list[int]):
-    import numpy as np
-
-    from ..runtimes import TfliteRunner, ort_session
-
-    x = np.random.default_rng(0).standard_normal([1, *shape[1:]]).astype(np.float32)
-    if fmt == "onnx":
-        sess = ort_session(str(path))
-        feed = {sess.get_inputs()[0].name: x}
-        return lambda: sess.run(None, feed)
-    run = TfliteRunner(path)  # takes NCHW, transposed for an NHWC model
-    return lambda: run(x)
-
-
 def compare(out: Path, artifacts: list[dict], seconds: float = SECONDS) -> list[PrecisionSpeed]:
     """Each format that has both an fp32 and an int8 artifact in `out`, timed on this host."""
+    import numpy as np
+
     from ..device.probe import cpu_model
+    from ..runtimes import one_run
     from ..timing import measure
 
     by = {(a["format"], a["precision"]): a for a in artifacts}
@@ -69,7 +58,8 @@ def compare(out: Path, artifacts: list[dict], seconds: float = SECONDS) -> list[
             continue
         shape = f32["input"]["shape"]
         nchw = shape if f32["input_layout"] == "NCHW" else [shape[0], shape[3], shape[1], shape[2]]
-        fns = {a["file"]: _runner(out / a["file"], fmt, nchw) for a in (f32, i8)}
+        x = np.random.default_rng(0).standard_normal([1, *nchw[1:]]).astype(np.float32)
+        fns = {a["file"]: one_run(out / a["file"], fmt, x) for a in (f32, i8)}
         stats = measure(fns, min_seconds=seconds)
         found.append(PrecisionSpeed(format=fmt, runtime=f32["runtime"], cpu=cpu_model(), fp32_file=f32["file"],
                                     int8_file=i8["file"], fp32_p50_ms=round(stats[f32["file"]]["p50_ms"], 4),
