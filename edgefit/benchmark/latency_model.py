@@ -8,8 +8,9 @@ elements in/out, whether it is depthwise, whether an activation was fused into i
 Target: log(time). The trees are few and small, with a linear model of the log features in each leaf
 (linear_tree): a kernel's time follows a power law of its MACs and bytes within an op type, which a linear leaf
 carries past the channel counts of the calibration networks (a pruned network's 0.7 x width falls between
-them), where constant leaves gave a step. Held-out networks, fitted on the same probe results (Xeon, 2 threads):
-onnxruntime fp32 60% -> 93% within +-10%, LiteRT int8 53% -> 80% (bench/latency_validation.py). A network's
+them), where constant leaves gave a step. Held-out networks, fitted on the same probe results of 20 calibration
+networks (Xeon, 2 threads): onnxruntime fp32 60% -> 80% within +-10%, LiteRT int8 53% -> 73%
+(bench/latency_validation.py --keep, refitted). A network's
 prediction is c x the sum of its convolutions' + e x the sum of its other kernels' + a + b x kernels: the
 profiler's own cost per kernel inflates profiled times, and differently for a convolution, which runs on every
 thread, than for an elementwise op or a layout reorder; scheduling and memory planning between kernels add to
