@@ -44,7 +44,9 @@ from ..train.config import TrainConfig
               help="Only variants with inputs this size or smaller (e.g. your images' size).")
 @click.option("--qat", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Quantization-aware training: auto when post-training int8 loses parity or accuracy.")
-@click.option("--host-is-target", is_flag=True, help="Gate on the FPS measured on this host too.")
+@click.option("--host-is-target", is_flag=True,
+              help="This host is the target: gate on the FPS measured here, and keep fp32 where int8 runs over "
+                   "1.1x slower here and fp32 misses no line int8 meets.")
 @click.option("--target", "targets", default=None,
               help="Deploy bundles to write from the final verified artifacts (comma list): tflite-micro, linux, "
                    "web, android, coreml, executorch (as `edgefit export --target`).")

@@ -44,24 +44,25 @@ class PrecisionSpeed(Record):
 
 def compare(out: Path, artifacts: list[dict], seconds: float = SECONDS) -> list[PrecisionSpeed]:
     """Each format that has both an fp32 and an int8 artifact in `out`, timed on this host."""
+    by = {(a["format"], a["precision"]): a for a in artifacts}
+    return [between(out, by[fmt, "fp32"], out, by[fmt, "int8"], seconds) for fmt in sorted({f for f, _ in by})
+            if (fmt, "fp32") in by and (fmt, "int8") in by]
+
+
+def between(fp32_dir: Path, fp32: dict, int8_dir: Path, int8: dict, seconds: float = SECONDS) -> PrecisionSpeed:
+    """One fp32 and one int8 artifact of a format (manifest entries, each in its own folder), timed together."""
     import numpy as np
 
     from ..device.probe import cpu_model
     from ..runtimes import one_run
     from ..timing import measure
 
-    by = {(a["format"], a["precision"]): a for a in artifacts}
-    found = []
-    for fmt in sorted({f for f, _ in by}):
-        f32, i8 = by.get((fmt, "fp32")), by.get((fmt, "int8"))
-        if not (f32 and i8):
-            continue
-        shape = f32["input"]["shape"]
-        nchw = shape if f32["input_layout"] == "NCHW" else [shape[0], shape[3], shape[1], shape[2]]
-        x = np.random.default_rng(0).standard_normal([1, *nchw[1:]]).astype(np.float32)
-        fns = {a["file"]: one_run(out / a["file"], fmt, x) for a in (f32, i8)}
-        stats = measure(fns, min_seconds=seconds)
-        found.append(PrecisionSpeed(format=fmt, runtime=f32["runtime"], cpu=cpu_model(), fp32_file=f32["file"],
-                                    int8_file=i8["file"], fp32_p50_ms=round(stats[f32["file"]]["p50_ms"], 4),
-                                    int8_p50_ms=round(stats[i8["file"]]["p50_ms"], 4)))
-    return found
+    shape = fp32["input"]["shape"]
+    nchw = shape if fp32["input_layout"] == "NCHW" else [shape[0], shape[3], shape[1], shape[2]]
+    x = np.random.default_rng(0).standard_normal([1, *nchw[1:]]).astype(np.float32)
+    fns = {"fp32": one_run(fp32_dir / fp32["file"], fp32["format"], x),
+           "int8": one_run(int8_dir / int8["file"], int8["format"], x)}
+    stats = measure(fns, min_seconds=seconds)
+    return PrecisionSpeed(format=fp32["format"], runtime=fp32["runtime"], cpu=cpu_model(), fp32_file=fp32["file"],
+                          int8_file=int8["file"], fp32_p50_ms=round(stats["fp32"]["p50_ms"], 4),
+                          int8_p50_ms=round(stats["int8"]["p50_ms"], 4))

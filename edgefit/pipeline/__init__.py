@@ -203,6 +203,22 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
                              after=rec.Int8Result.of(ex_q, ev_q))
         if kept:
             final_run, art_dir, exported, evaluated = qat_run, qat_art, ex_q, ev_q
+            source_sha = trained.best_sha256
+    choice = None
+    if opts.host_is_target and precision == "int8" and not micro:  # int8 is not faster on every CPU (speed.py)
+        fp_dir = out / "artifacts-fp32"
+        ex_f = stages.run("export_fp32", {"from": source_sha, "formats": formats, "precision": "fp32",
+                                          "io": budget.io},
+                          lambda resume: st.stage_export(final_run, fp_dir, formats, "fp32", budget.io),
+                          rec.Exported, workdir=fp_dir)
+        ev_f = stages.run("evaluate_fp32", {"artifacts": ex_f.sha256},
+                          lambda resume: st.stage_evaluate(fp_dir, final_run), rec.Evaluated)
+        choice = stages.run("precision", {"int8": exported.sha256, "fp32": ex_f.sha256, "budget": budget.model_dump()},
+                            lambda resume: st.stage_precision(art_dir, exported, evaluated, fp_dir, ex_f, ev_f,
+                                                              budget), rec.PrecisionChoice)
+        say(f"[precision] {choice.chosen}: {choice.why}")
+        if choice.chosen == "fp32":
+            art_dir, exported, evaluated = fp_dir, ex_f, ev_f
     benched = stages.run("bench", {"artifacts": exported.sha256, "budget": budget.model_dump(),
                                    "host_is_target": opts.host_is_target},
                          lambda resume: st.stage_bench(art_dir, exported.final, budget, opts.host_is_target),
@@ -216,7 +232,7 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
                               lambda resume: st.stage_deploy(art_dir, ",".join(t.name for t in targets)),
                               rec.Deployed)
     outputs = report_mod.StageOutputs(sel, searched, train_out, compressed, exported, evaluated, benched, qat, errs,
-                                      deployed)
+                                      deployed, choice)
     rep = report_mod.make(budget, budget_path, opts, outputs, stages.times, art_dir)
     report_mod.write(rep, out)
     return BuildResult(rep, out)

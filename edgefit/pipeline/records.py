@@ -178,6 +178,18 @@ class QatOutcome(Record):
 
 
 @dataclass(frozen=True)
+class PrecisionChoice(Record):
+    """--host-is-target with an int8 budget: the final int8 artifact and its fp32 sibling timed together on this
+    host (the target), and which one the build keeps. fp32 is kept only when int8 is measurably slower (beyond
+    what the timing can tell apart) and fp32 meets the cost lines, parity and the accuracy int8 met."""
+
+    chosen: str  # int8 | fp32
+    why: str
+    speed: dict  # export.speed.PrecisionSpeed of the two final files
+    fp32_failing: list[str] = field(default_factory=list)  # the budget lines fp32 would miss
+
+
+@dataclass(frozen=True)
 class Deployed(Record):
     """deploy: the bundles written from the final verified artifacts (`--target`)."""
 

@@ -15,6 +15,7 @@ from .records import (
     Errors,
     Evaluated,
     Exported,
+    PrecisionChoice,
     QatOutcome,
     Searched,
     Selected,
@@ -62,6 +63,7 @@ class StageOutputs:
     qat: QatOutcome | None
     errors: Errors | None
     deployed: Deployed | None = None
+    precision: PrecisionChoice | None = None  # --host-is-target: int8 or fp32, timed on this host
 
 
 def advice(o: StageOutputs, data_root: str) -> list[str]:
@@ -136,6 +138,7 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
                                               "stopped_because", "curve")} for t in o.searched.tried]},
         "parity": parity.to_dict(),
         "quantization_aware_training": as_json(o.qat),
+        "precision_on_host": as_json(o.precision),
         "artifacts": {"dir": str(art_dir), "final": str(final_path),
                       "files": {f: (art_dir / f).stat().st_size for f in exported.files},
                       "test_top1": evaluated.artifact_top1, "run_dir": train_out.run_dir},
@@ -245,6 +248,9 @@ def markdown(rep: dict) -> str:
                           f"{a.get('float_layers', {}).get(f, 0)}" for f in {**b.get("float_layers", {}),
                                                                            **a.get("float_layers", {})})
                 + f"; {'kept' if q['kept'] else 'not kept (no better than post-training quantization)'}."]
+    pc = rep.get("precision_on_host")
+    if pc:
+        out += ["", f"## Precision on this host (the target): {pc['chosen']}", pc["why"] + "."]
     e = rep.get("errors")
     if e:
         out += ["", f"## Errors of `{e['model']}` on {e['n']} test images ({e['errors']} wrong, in `{e['dir']}`)"]

@@ -15,6 +15,7 @@ from .records import (
     Evaluated,
     Exported,
     Parity,
+    PrecisionChoice,
     QatTrained,
     Searched,
     Selected,
@@ -183,6 +184,55 @@ def stage_export(run_dir: Path, art_dir: Path, formats: str, precision: str, io:
                                        for a in m["artifacts"] if a["precision"] == "int8"},
                     float_layers={a["file"]: len(a["float_fallback"]["float_tensors"]) for a in m["artifacts"]
                                   if (a.get("float_fallback") or {}).get("passed")})
+
+
+# the lines a precision could change on this host; min_accuracy is judged from the test split, parity from export
+COST_LINES = ("storage_kb", "ram_kb", "target_fps", "host_fps")
+
+
+def stage_precision(int8_dir: Path, int8: Exported, int8_eval: Evaluated, fp32_dir: Path, fp32: Exported,
+                    fp32_eval: Evaluated, budget) -> PrecisionChoice:
+    """--host-is-target with an int8 budget: time the final int8 file against its fp32 sibling on this host, the
+    target, and keep fp32 where int8 is slower by more than the timing can tell apart and fp32 misses no line
+    that int8 meets (the budget's lines from bench, the accuracy on the test split, parity)."""
+    from ..benchmark.api import bench
+    from ..benchmark.units import BenchOptions
+    from ..export.speed import between
+    from ..verdict import meets
+
+    def entry(d: Path, f: str) -> dict:
+        return next(a for a in json.loads((d / "edgefit.json").read_text())["artifacts"] if a["file"] == f)
+
+    speed = between(fp32_dir, entry(fp32_dir, fp32.final), int8_dir, entry(int8_dir, int8.final))
+    files = [int8_dir / int8.final, fp32_dir / fp32.final]
+    rows = {Path(row["path"]).resolve(): row for row in bench(
+        [str(f) for f in files], BenchOptions(host_is_target=True, min_runs=5, min_seconds=0.2), budget)["results"]}
+    failing = [{ln["constraint"] for ln in rows[f.resolve()].get("budget_lines", []) if ln["constraint"] in COST_LINES
+                and ln["gating"] and ln["passed"] is not True} for f in files]
+    for i, (ex, ev) in enumerate([(int8, int8_eval), (fp32, fp32_eval)]):
+        if not meets("min_accuracy", ev.artifact_top1[ex.final], budget.min_accuracy):
+            failing[i].add("min_accuracy")
+        if not ex.parity.passed:
+            failing[i].add("parity")
+    return choose_precision(speed, *failing)
+
+
+def choose_precision(speed, int8_failing: set[str], fp32_failing: set[str]) -> PrecisionChoice:
+    """fp32 where int8 (`speed`: export.speed.PrecisionSpeed) is slower by more than the timing tells apart and
+    fp32 misses no line that int8 meets; otherwise the budget's int8."""
+    from ..export.speed import NOTE_ABOVE
+
+    worse = sorted(fp32_failing - int8_failing)
+    how = (f"{speed.int8_file} p50 {speed.int8_p50_ms:.3g} ms vs {speed.fp32_file} {speed.fp32_p50_ms:.3g} ms on "
+           f"this host ({speed.cpu}, {speed.runtime}, timed together): int8 / fp32 {speed.ratio:.2f}")
+    if speed.ratio <= NOTE_ABOVE:
+        chosen, why = "int8", f"{how}; int8 is not slower by more than {NOTE_ABOVE:g}x, so the budget's int8 stays"
+    elif worse:
+        chosen, why = "int8", f"{how}; fp32 would be faster here but misses {', '.join(worse)}, so int8 stays"
+    else:
+        chosen, why = "fp32", (f"{how}; this host is the target and fp32 meets every line int8 meets, so the build "
+                               "keeps the faster fp32 artifact")
+    return PrecisionChoice(chosen=chosen, why=why, speed=speed.to_dict(), fp32_failing=worse)
 
 
 def stage_evaluate(art_dir: Path, run_dir: Path) -> Evaluated:
