@@ -8,7 +8,7 @@ no flip, no colour jitter). Records validation top-1, the curves, the diagnostic
 defaults took. `--label` names the code state (e.g. before / after); results for other labels in
 bench/results/train_defaults.json are kept, so before and after sit side by side.
 
-    .venv/bin/python bench/train_defaults.py --label after
+    .venv/bin/python bench/train_defaults.py --label after [--seed 1]   # training seed 0 unless given
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from edgefit.device.probe import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 EDGEFIT = str(Path(sys.executable).with_name("edgefit"))
 OUT = ROOT / "bench" / "results" / "train_defaults.json"
@@ -27,13 +29,14 @@ SETS = {
     "demo_shapes": ["--classes", "10", "--per-class", "200", "--size", "96"],
     "orientation": ["--kind", "orientation", "--classes", "10", "--per-class", "140", "--size", "32"],
 }
-BASE = ["--variant", "mobilenet_v2_0.35_96", "--weights", "none", "--epochs", "15", "--seed", "0"]
+BASE = ["--variant", "mobilenet_v2_0.35_96", "--weights", "none", "--epochs", "15"]
 RUNS = {"defaults": [], "tuned": ["--batch-size", "32", "--lr", "0.05", "--no-flip", "--jitter", "0"]}
 
 
-def run(data: Path, out: Path, extra: list[str]) -> dict:
+def run(data: Path, out: Path, extra: list[str], seed: int = 0) -> dict:
     t = time.perf_counter()
-    r = subprocess.run([EDGEFIT, "train", "--data", str(data), "--out", str(out), "--json", *BASE, *extra],
+    r = subprocess.run([EDGEFIT, "train", "--data", str(data), "--out", str(out), "--json", *BASE, "--seed", str(seed),
+                        *extra],
                        capture_output=True, text=True)
     wall = time.perf_counter() - t
     if r.returncode:
@@ -53,17 +56,19 @@ def main() -> None:
     ap.add_argument("--label", required=True, help="name of the code state measured, e.g. before or after")
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--runs", default=",".join(RUNS))
+    ap.add_argument("--seed", type=int, default=0, help="training seed (the data sets stay the same)")
     args = ap.parse_args()
     result = json.loads(OUT.read_text()) if OUT.is_file() else {"benchmark": __doc__.split("\n\n")[0], "labels": {}}
     entry = {"commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                      cwd=ROOT).stdout.strip(), "date": time.strftime("%Y-%m-%d"), "sets": {}}
+                                      cwd=ROOT).stdout.strip(), "date": time.strftime("%Y-%m-%d"), "seed": args.seed,
+             "cpu": cpu_model(), "sets": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets.split(","):
             data = Path(tmp) / name
             subprocess.run([EDGEFIT, "demo-data", str(data), *SETS[name]], check=True, capture_output=True)
             entry["sets"][name] = {}
             for kind in args.runs.split(","):
-                r = run(data, Path(tmp) / f"{name}-{kind}", RUNS[kind])
+                r = run(data, Path(tmp) / f"{name}-{kind}", RUNS[kind], args.seed)
                 entry["sets"][name][kind] = r
                 print(json.dumps({"label": args.label, "set": name, "run": kind, "val_top1": r["val_top1"],
                                   "wall_seconds": r["wall_seconds"]}), flush=True)
