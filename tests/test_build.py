@@ -158,7 +158,12 @@ def test_budget_the_artifact_misses_exits_1_with_the_failing_line(built, data, t
     final = Path(rep["artifacts"]["final"])
     assert final.name == {"fp32": "model.tflite", "int8": "model_int8.tflite"}[pc["chosen"]] and final.is_file()
     assert rep["host"]["size_bytes"] == final.stat().st_size  # bench and the lines judged the kept file
+    b = run_cli("bench", final, "--budget", budget, "--json", "--min-runs", "5", "--min-seconds", "0.05")
+    assert b.returncode == 0, b.stderr  # and the report's RAM is the kept file's, at its own precision
+    ram = next(ln for ln in json.loads(b.stdout)["budget"]["lines"] if ln["constraint"] == "ram_kb")
+    assert next(ln for ln in rep["lines"] if ln["constraint"] == "ram_kb")["value"] == pytest.approx(ram["value"])
     assert f"[precision] {pc['chosen']}: " in r.stderr
+    assert all(OWN_LINE.match(ln) for ln in r.stderr.splitlines() if ln.strip()), r.stderr[-2000:]
     assert f"## Precision on this host (the target): {pc['chosen']}" in md
 
 

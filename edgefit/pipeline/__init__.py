@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..deploy.write import check_available, parse_targets
+from ..device.probe import cpu_model
 from ..errors import BadInput
 from ..precision import Precision
 from ..train.config import TrainConfig
@@ -213,7 +214,8 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
                           rec.Exported, workdir=fp_dir)
         ev_f = stages.run("evaluate_fp32", {"artifacts": ex_f.sha256},
                           lambda resume: st.stage_evaluate(fp_dir, final_run), rec.Evaluated)
-        choice = stages.run("precision", {"int8": exported.sha256, "fp32": ex_f.sha256, "budget": budget.model_dump()},
+        choice = stages.run("precision", {"int8": exported.sha256, "fp32": ex_f.sha256, "budget": budget.model_dump(),
+                                          "host": cpu_model()},  # a timing of this host, not of another
                             lambda resume: st.stage_precision(art_dir, exported, evaluated, fp_dir, ex_f, ev_f,
                                                               budget), rec.PrecisionChoice)
         say(f"[precision] {choice.chosen}: {choice.why}")

@@ -93,8 +93,9 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
     from ..benchmark.latency_profile import graph_for
     from ..vocabulary import RUNTIME_OF
 
-    measured = cost(evaluated.stats, budget, graph=graph_for(final_path, RUNTIME_OF[final_path.suffix],
-                                                            None, budget))
+    kept = o.precision.chosen if o.precision else None  # --host-is-target may keep fp32 (stage_precision)
+    measured = cost(evaluated.stats, budget, kept, graph=graph_for(final_path, RUNTIME_OF[final_path.suffix],
+                                                                  kept, budget))
     size_kb = final_path.stat().st_size / 1024
     acc = evaluated.artifact_top1[final]
     searched_top1 = o.searched.val_top1(train_out.name) if o.searched else None
