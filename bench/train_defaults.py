@@ -20,8 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgefit.device.probe import cpu_model
-
 ROOT = Path(__file__).resolve().parents[1]
 EDGEFIT = str(Path(sys.executable).with_name("edgefit"))
 OUT = ROOT / "bench" / "results" / "train_defaults.json"
@@ -58,6 +56,8 @@ def main() -> None:
     ap.add_argument("--runs", default=",".join(RUNS))
     ap.add_argument("--seed", type=int, default=0, help="training seed (the data sets stay the same)")
     args = ap.parse_args()
+    from edgefit.benchmark.machine import cpu_model
+
     result = json.loads(OUT.read_text()) if OUT.is_file() else {"benchmark": __doc__.split("\n\n")[0], "labels": {}}
     entry = {"commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                       cwd=ROOT).stdout.strip(), "date": time.strftime("%Y-%m-%d"), "seed": args.seed,

@@ -197,20 +197,25 @@ def stage_precision(int8_dir: Path, int8: Exported, int8_eval: Evaluated, fp32_d
     that int8 meets (the budget's lines from bench, the accuracy on the test split, parity)."""
     from ..benchmark.api import bench
     from ..benchmark.units import BenchOptions
+    from ..deploy.bundle import read_manifest
     from ..export.speed import between
     from ..verdict import meets
 
     def entry(d: Path, f: str) -> dict:
-        return next(a for a in json.loads((d / "edgefit.json").read_text())["artifacts"] if a["file"] == f)
+        return next(a for a in read_manifest(d)["artifacts"] if a["file"] == f)
+
+    def misses(row: dict) -> set[str]:
+        """The cost lines bench failed for one file; every one where it could not judge the file (it did not run)."""
+        if "budget_lines" not in row:
+            return set(COST_LINES)
+        return {ln["constraint"] for ln in row["budget_lines"]
+                if ln["constraint"] in COST_LINES and ln["gating"] and ln["passed"] is not True}
 
     speed = between(fp32_dir, entry(fp32_dir, fp32.final), int8_dir, entry(int8_dir, int8.final))
     files = [int8_dir / int8.final, fp32_dir / fp32.final]
     rows = {Path(row["path"]).resolve(): row for row in bench(
         [str(f) for f in files], BenchOptions(host_is_target=True, min_runs=5, min_seconds=0.2), budget)["results"]}
-    # a file bench could not judge (no lines: it did not run) misses every cost line
-    failing = [{ln["constraint"] for ln in rows[f.resolve()]["budget_lines"] if ln["constraint"] in COST_LINES
-                and ln["gating"] and ln["passed"] is not True} if "budget_lines" in rows[f.resolve()]
-               else set(COST_LINES) for f in files]
+    failing = [misses(rows[f.resolve()]) for f in files]
     for i, (ex, ev) in enumerate([(int8, int8_eval), (fp32, fp32_eval)]):
         if not meets("min_accuracy", ev.artifact_top1[ex.final], budget.min_accuracy):
             failing[i].add("min_accuracy")
