@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from heldout_data import digits_images  # noqa: E402
 from record import save  # noqa: E402
 
 SIZES = (32, 224)
@@ -67,15 +68,6 @@ def demo_images(size: int, n: int, seed: int = 0):
                 with Image.open(p) as im:
                     out.append((cls, im.convert("RGB")))
         return out
-
-
-def digits_images(size: int, n: int):
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    out = [(f"d{t}", Image.fromarray((a * (255 / 16)).astype(np.uint8), "L").resize((size, size), Image.BILINEAR))
-           for a, t in zip(d.images, d.target, strict=True)]
-    return out[:n]
 
 
 def photo_sources():

@@ -346,8 +346,8 @@ def test_no_variant_fits_so_the_search_tries_larger_variants_pruned_to_fit(data,
     budget = tmp_path / "b.yaml"  # at most 7.5 M MACs per frame: no 96 px variant is that small
     budget.write_text(BUDGET.format(acc=0.0).replace("flops_per_sec: 300M", "flops_per_sec: 150M"))
     out = tmp_path / "out"
-    r = run_cli("build", budget, "--data", data, "--out", out, "--weights", "none", "--epochs", "2", "--search", "2",
-                "--search-epochs", "1", "--batch-size", "8", "--max-resolution", "96", "--format", "onnx",
+    r = run_cli("build", budget, "--data", data, "--out", out, "--weights", "none", "--epochs", "3", "--search", "2",
+                "--asha-grace", "1", "--batch-size", "8", "--max-resolution", "96", "--format", "onnx",
                 "--qat", "never")
     assert r.returncode in (0, 1), r.stderr[-3000:]
     rep = json.loads((out / "report.json").read_text())
@@ -355,6 +355,15 @@ def test_no_variant_fits_so_the_search_tries_larger_variants_pruned_to_fit(data,
     assert rep["candidates"]["feasible"] == 0 and len(trials) == 2
     assert all(t["prune_ratio"] > 0 and t["name"] == f"{t['variant']}.pruned{t['prune_ratio']:g}" for t in trials)
     won = next(t for t in trials if t["name"] == rep["candidates"]["chosen"])
+    # successive halving: both train 1 epoch of the 3-epoch schedule, the better one goes on to all 3
+    lost = next(t for t in trials if t is not won)
+    assert lost["epochs"] == 1 and "successive halving" in lost["stopped_because"]
+    assert lost["curve"][0] <= won["curve"][0] and won["epochs"] == 3 and won["stopped_because"] == "ran all 3 epochs"
+    # ... and that run is the final training: kept, not trained again
+    assert f"[train] {won['name']} ran all 3 epochs in the search" in r.stderr
+    kept = [json.loads(ln)["val_top1"] for ln in (out / "train" / "metrics.jsonl").read_text().splitlines()]
+    assert [round(v, 4) for v in kept] == won["curve"]
+    assert json.loads((out / "stages" / "train.json").read_text())["inputs"]["search_run"]
     assert rep["model"]["variant"] == won["variant"] and rep["model"]["prune_ratio"] == won["prune_ratio"]
     # trained pruned from the start: no compress stage, and the network select costed is the one deployed
     assert rep["model"]["compressed"] is None and not (out / "compress").exists()

@@ -13,7 +13,8 @@ from ..train.config import TrainConfig
 @click.option("--data", required=True, type=click.Path(), help="Folder of class folders, or train/ val/ test/.")
 @click.option("--out", default="runs/build", show_default=True, help="Build directory (rerun to continue it).")
 @click.option("--search", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Fine-tune the K best candidates briefly and keep the most accurate on your data.")
+              help="Train the K best candidates on your data under successive halving and keep the most "
+                   "accurate.")
 @click.option("--search-pruned", type=click.IntRange(min=0), default=None,
               help="Of the K, places for larger variants pruned to fit the budget (trained with that share of "
                    "channels removed), competing with those that fit as they are [half of K, and every place "
@@ -21,16 +22,17 @@ from ..train.config import TrainConfig
 @click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True,
               help="Training epochs of the winner.")
 @click.option("--search-epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs of each search run [a quarter of --epochs, at least 2]; with --executor ray, the "
-                   "most a trial runs [--epochs].")
+              help="The most a search run trains, on that schedule [--epochs: the last candidate standing "
+                   "has then run the final training].")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Search runs: local (in turn, equal short runs) or ray (Ray Tune trials under ASHA successive "
-                   "halving on validation top-1; pip install 'edgefit[ray]').")
+              help="Search runs, successive halving on validation top-1: local (one run at a time) or ray "
+                   "(Ray Tune trials under ASHA; pip install 'edgefit[ray]').")
 @click.option("--address", default=None, help="With --executor ray: a running Ray cluster [start one here].")
-@click.option("--asha-grace", type=click.IntRange(min=1), default=2, show_default=True,
-              help="With --executor ray: epochs every candidate trains before ASHA may stop it.")
+@click.option("--asha-grace", type=click.IntRange(min=1), default=None,
+              help="Epochs every candidate trains before the search may stop it [a quarter of --search-epochs, at "
+                   "least 2].")
 @click.option("--asha-reduction", type=click.IntRange(min=2), default=2, show_default=True,
-              help="With --executor ray: at each rung the best 1/N of the candidates go on.")
+              help="At each rung of the search the best 1/N of the candidates go on.")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train the winner on N local processes (torchrun, DistributedDataParallel; one per GPU).")
 @click.option("--weights", default=None,
@@ -71,12 +73,12 @@ def build_cmd(budget_file, data, out, search, search_pruned, epochs, search_epoc
     from ..pipeline.search import SearchOptions
 
     opts = BuildOptions(data=data, out=out, search=search, search_pruned=search_pruned, epochs=epochs,
-                        search_epochs=search_epochs, weights=weights, formats=formats, batch_size=batch_size, seed=seed,
+                        weights=weights, formats=formats, batch_size=batch_size, seed=seed,
                         max_resolution=max_resolution, host_is_target=host_is_target, qat=qat, nproc=nproc,
                         targets=targets,
                         search_options=SearchOptions(executor=executor, address=address, grace_period=asha_grace,
                                                      reduction_factor=asha_reduction,
-                                                     max_epochs=search_epochs if executor == "ray" else None))
+                                                     max_epochs=search_epochs))
     try:
         result = build(budget_file, opts, quiet=False)  # epoch lines on stderr, as `edgefit train` prints
     except KeyboardInterrupt:

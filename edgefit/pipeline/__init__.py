@@ -30,7 +30,7 @@ from . import steps as st
 from .joint import variant_of
 from .runs import TEST_FRACTION, VAL_FRACTION
 from .search import SearchOptions
-from .stages import Stages
+from .stages import Stages, file_digest
 from .steps import QAT_EPOCHS
 
 
@@ -41,7 +41,6 @@ class BuildOptions:
     search: int = 0  # candidates to try on the user's data (0: the best-ranked is trained directly)
     search_pruned: int | None = None  # places of those for larger variants pruned to fit; None: half (joint.py)
     epochs: int = TrainConfig.epochs
-    search_epochs: int | None = None  # default: a quarter of --epochs, at least 2
     weights: str | None = None  # imagenet | none | PATH; default: the variant's pretrained weights
     formats: str | None = None  # default: onnx,tflite; tflite alone for a microcontroller (runtime: tflite-micro)
     batch_size: int = TrainConfig.batch_size  # one set of training defaults for train and build
@@ -56,8 +55,8 @@ class BuildOptions:
     targets: str | None = None  # deploy bundles to write from the final artifacts (deploy/targets.py)
 
     def validate(self) -> None:
-        if self.search < 0 or self.epochs < 1 or (self.search_epochs is not None and self.search_epochs < 1):
-            raise BadInput("--search must be 0 or more and --epochs/--search-epochs 1 or more")
+        if self.search < 0 or self.epochs < 1:
+            raise BadInput("--search must be 0 or more and --epochs 1 or more")
         if self.search_pruned is not None and not 0 <= self.search_pruned <= self.search:
             raise BadInput(f"--search-pruned must be between 0 and --search ({self.search}), got {self.search_pruned}")
         if self.max_resolution is not None and self.max_resolution < 32:
@@ -75,10 +74,6 @@ class BuildOptions:
         if self.formats is not None:
             plan(self.formats, "int8")
         check_available(parse_targets(self.targets))
-
-    @property
-    def short_epochs(self) -> int:
-        return self.search_epochs or max(2, self.epochs // 4)
 
 
 @dataclass
@@ -148,25 +143,36 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
                      rec.Selected)
     winner, prune = sel.chosen, 0.0
     pool = sel.search_pool(opts.search)
+    kept_run = None  # a search run that is already the final training
     if len(pool) > 1:
         names = [c["name"] for c in pool]
-        searched = stages.run("search", {"candidates": names, "epochs": opts.short_epochs, "weights": opts.weights,
+        so = opts.search_options
+        grace, max_t = so.rungs(opts.epochs)
+        searched = stages.run("search", {"candidates": names, "grace": grace, "epochs_max": max_t,
+                                         "reduction": so.reduction_factor, "weights": opts.weights,
                                          "batch_size": opts.batch_size, **base,
-                                         **({"ray": opts.search_options.to_dict(), "epochs_max": opts.epochs}
-                                            if opts.search_options.executor == "ray" else {})},
+                                         **({"ray": so.to_dict()} if so.executor == "ray" else {})},
                               lambda resume: st.stage_search(pool, split, opts, budget.precision, out / "search",
                                                              quiet, say),
                               rec.Searched, workdir=out / "search", resumable=True)
         winner, prune = variant_of(sel.candidate(searched.winner))
+        won = Path(next(t["run_dir"] for t in searched.tried if t["name"] == searched.winner))
+        if max_t == opts.epochs and opts.nproc == 1 and (won / "summary.json").is_file():
+            kept_run = won
     else:
         searched = None
-    train_out = stages.run("train", {"variant": winner, "epochs": opts.epochs, "weights": opts.weights,
-                                     "batch_size": opts.batch_size, **base, **({"nproc": opts.nproc} if opts.nproc > 1
-                                                                               else {}),
-                                     **({"prune": prune} if prune else {})},
-                           lambda resume: st.stage_train(winner, split, opts, out / "train", resume, quiet,
-                                                         opts.epochs, opts.interrupt_after, prune),
-                           rec.Trained, workdir=out / "train", resumable=True)
+    train_inputs = {"variant": winner, "epochs": opts.epochs, "weights": opts.weights, "batch_size": opts.batch_size,
+                    **base, **({"nproc": opts.nproc} if opts.nproc > 1 else {}), **({"prune": prune} if prune else {})}
+    if kept_run is not None:
+        say(f"[train] {searched.winner} ran all {opts.epochs} epochs in the search: that run is the final training")
+        train_out = stages.run("train", {**train_inputs, "search_run": file_digest(kept_run / "best.pt")},
+                               lambda resume: st.stage_keep_search_run(kept_run, out / "train", winner, prune),
+                               rec.Trained, workdir=out / "train")
+    else:
+        train_out = stages.run("train", train_inputs,
+                               lambda resume: st.stage_train(winner, split, opts, out / "train", resume, quiet,
+                                                             opts.epochs, opts.interrupt_after, prune),
+                               rec.Trained, workdir=out / "train", resumable=True)
     final_run = Path(train_out.run_dir)
     compressed = None
     if sel.needs_compress and not prune:  # a pruned search winner fits already

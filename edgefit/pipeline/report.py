@@ -103,7 +103,7 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
         storage_kb=Figure(pred["size_kb"], "cost model at select time"),
         ram_kb=Figure(pred["peak_ram_kb"], "cost model at select time"),
         latency_ms=Figure(pred["latency_ms"], "cost model at select time"),
-        accuracy=None if searched_top1 is None else Figure(searched_top1, "validation top-1 of the short search run"))
+        accuracy=None if searched_top1 is None else Figure(searched_top1, "validation top-1 in the search"))
     host = benched.row.get("fps")
     figs = Figures(
         storage_kb=Figure(size_kb, f"{final} {size_kb:.1f} KB", measured=True),

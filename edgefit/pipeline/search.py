@@ -1,13 +1,21 @@
 """The candidate search of `edgefit build --search K`: which of the K best-predicted variants learns the
 user's data best.
 
-- `local` (default): one short run per candidate, one after another, all the same length.
-- `ray`: every candidate is a Ray Tune trial under an ASHA (asynchronous successive halving) scheduler on
-  validation top-1: all trials train `grace_period` epochs; at each rung (grace, grace x factor, ...) only
-  the best 1/reduction_factor go on, up to `max_epochs`. The compute goes to the promising candidates and
-  the ranking rests on longer runs. Without an address edgefit starts a local Ray instance (the machine's
-  CPUs) and stops it; with one, the trials run on that cluster (which must see the data folder and the
-  build directory at the same paths). Ray is optional: `pip install 'edgefit[ray]'`.
+Both executors run successive halving on validation top-1. Every candidate trains on the schedule of the longest
+run (`--search-epochs`, default `--epochs`), so an epoch means the same in every run; after `grace` epochs (default
+a quarter of that, at least 2) only the best 1/reduction_factor go on, at each rung (grace, grace x factor, ...),
+until one is left or the longest run is reached. The compute goes to the promising candidates, the ranking rests on
+longer runs, and when the longest run is `--epochs` the last candidate standing has run the final training itself
+(the build keeps that run instead of training it again).
+
+- `local` (default): one run at a time; a run stopped at a rung is resumed from its last epoch if it goes on.
+- `ray`: every candidate is a Ray Tune trial under an ASHA (asynchronous successive halving) scheduler. Without
+  an address edgefit starts a local Ray instance (the machine's CPUs) and stops it; with one, the trials run on
+  that cluster (which must see the data folder and the build directory at the same paths). Ray is optional:
+  `pip install 'edgefit[ray]'`.
+
+Measured (bench/search_quality.py; six candidates from scratch): ranking on the full-length schedule at a rung
+beats equal short runs with their own schedules (docs/internals.md has the figures).
 
 A candidate is one of select's dicts: a variant that fits as it is, or a larger one pruned to fit
 (`variant`, `prune_ratio`; joint.py), trained with `edgefit train --prune`. Both executors return the same
@@ -30,7 +38,7 @@ EXECUTORS = ("local", "ray")
 class SearchOptions:
     executor: str = "local"
     address: str | None = None  # a running Ray cluster (ray://host:10001 or host:6379); None: start one here
-    grace_period: int = 2  # epochs every trial gets before ASHA may stop it
+    grace_period: int | None = None  # epochs every trial gets before it may be stopped; None: see `rungs`
     reduction_factor: int = 2  # at each rung the best 1/reduction_factor go on
     max_epochs: int | None = None  # a trial's longest run (ASHA's max_t); None: the build's --epochs
     cpus_per_trial: int = 1
@@ -40,12 +48,21 @@ class SearchOptions:
             raise BadInput(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
         if self.address and self.executor != "ray":
             raise BadInput("--address names a Ray cluster; it needs --executor ray")
-        if self.grace_period < 1 or self.reduction_factor < 2 or self.cpus_per_trial < 1:
-            raise BadInput("--asha-grace must be 1 or more, --asha-reduction 2 or more, --cpus-per-trial 1 or more")
-        if self.max_epochs is not None and self.max_epochs < self.grace_period:
-            raise BadInput(f"--search-epochs {self.max_epochs} is below the ASHA grace period {self.grace_period}")
+        if (self.grace_period is not None and self.grace_period < 1) or self.reduction_factor < 2 \
+                or self.cpus_per_trial < 1 or (self.max_epochs is not None and self.max_epochs < 1):
+            raise BadInput("--asha-grace and --search-epochs must be 1 or more, --asha-reduction 2 or more, "
+                           "--cpus-per-trial 1 or more")
+        if self.max_epochs is not None and self.grace_period is not None and self.max_epochs < self.grace_period:
+            raise BadInput(f"--search-epochs {self.max_epochs} is below the grace period {self.grace_period}")
         if self.executor == "ray":
             import_ray()
+
+    def rungs(self, epochs: int) -> tuple[int, int]:
+        """(grace, longest run) for a build of `epochs`: the longest run is --search-epochs or --epochs; the
+        grace a quarter of it, at least 2 (the equal short runs' length before; a grace of 1 ranks on
+        first-epoch noise: bench/results/search_quality_grace1.json), at most the longest run."""
+        max_t = self.max_epochs or epochs
+        return min(max_t, self.grace_period or max(2, max_t // 4)), max_t
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -68,29 +85,72 @@ def trial(c: dict, precision: str, curve: list[float], stopped_because: str, run
             "stopped_because": stopped_because, "run_dir": run_dir}
 
 
-def run_local(pool: list[dict], split, opts, precision: str, root: Path, quiet: bool, say) -> list[dict]:
-    """One short run per candidate, in turn; a candidate finished in an interrupted search is not redone."""
-    import copy
+class _Paused(Exception):
+    """A local search run that reached its rung (it is resumed from last.pt if it goes on)."""
+
+
+def _curve(run_dir: Path) -> list[float]:
     import json
+
+    metrics = run_dir / "metrics.jsonl"
+    return [json.loads(line)["val_top1"] for line in metrics.read_text().splitlines()] if metrics.is_file() else []
+
+
+def run_local(pool: list[dict], split, opts, precision: str, root: Path, quiet: bool, say) -> list[dict]:
+    """Successive halving, one run at a time, every run on the longest run's schedule; a run stopped at a rung
+    resumes from its last epoch when it goes on, and an interrupted search continues where it stopped."""
+    import copy
+    import math
 
     from ..train import train
     from .runs import fresh, train_config
 
-    epochs = opts.short_epochs
+    so = opts.search_options
+    grace, max_t = so.rungs(opts.epochs)
+
+    def finished(c: dict) -> bool:
+        return (root / c["name"] / "summary.json").is_file()
+
+    def advance(c: dict, upto: int) -> None:
+        run_dir = root / c["name"]
+        if finished(c) or len(_curve(run_dir)) >= upto:
+            return
+        resume = (run_dir / "last.pt").is_file()
+        say(f"[search] {c['name']}: epochs {len(_curve(run_dir)) + 1 if resume else 1}-{upto} of {max_t}")
+
+        def pause(m: dict) -> None:
+            if upto < max_t and m["epoch"] >= upto and not m["stopped_early"]:
+                raise _Paused
+
+        variant, prune = variant_of(c)
+        cfg = train_config(variant, split, opts, run_dir if resume else fresh(run_dir), max_t, prune)
+        try:
+            train(cfg, resume=resume, quiet=quiet, split=copy.deepcopy(split), on_epoch=pause)
+        except _Paused:
+            pass
+
+    alive, rung, why = list(pool), grace, {}
+    while True:
+        for c in alive:
+            advance(c, rung)
+        if len(alive) == 1 or rung >= max_t:
+            break
+        best = {c["name"]: max(_curve(root / c["name"])[:rung], default=0.0) for c in alive}
+        keep = math.ceil(len(alive) / so.reduction_factor)
+        ranked = sorted(alive, key=lambda c: -best[c["name"]])  # ties: select's order
+        for c in ranked[keep:]:
+            why[c["name"]] = (f"stopped after {rung} epoch(s) by successive halving: not in the best "
+                              f"1/{so.reduction_factor} at that rung")
+        alive, rung = ranked[:keep], min(max_t, rung * so.reduction_factor)
+    for c in alive:
+        advance(c, max_t)
     out = []
     for c in pool:
-        run_dir = root / c["name"]
-        done = run_dir / "summary.json"
-        if not done.is_file():
-            say(f"[search] {c['name']}: {epochs} epochs")
-            variant, prune = variant_of(c)
-            train(train_config(variant, split, opts, fresh(run_dir), epochs, prune), quiet=quiet,
-                  split=copy.deepcopy(split))
-        s = json.loads(done.read_text())
-        curve = [json.loads(line)["val_top1"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        why = "early stop: no better validation top-1 for the patience" if s["stopped_early"] else \
-            f"ran its {epochs} epochs (sequential search, equal short runs)"
-        out.append(trial(c, precision, curve, why, str(run_dir)))
+        curve = _curve(root / c["name"])
+        if c["name"] not in why:
+            why[c["name"]] = (f"ran all {max_t} epochs" if len(curve) >= max_t else
+                              "early stop: no better validation top-1 for the patience")
+        out.append(trial(c, precision, curve, why[c["name"]], str(root / c["name"])))
     return out
 
 
@@ -127,7 +187,7 @@ def run_ray(pool: list[dict], split, opts, so: SearchOptions, precision: str, ro
     from .runs import train_config
 
     names = [c["name"] for c in pool]
-    max_t = so.max_epochs or opts.epochs
+    grace, max_t = so.rungs(opts.epochs)
     started = not ray.is_initialized()
     if started:
         if so.address:
@@ -137,7 +197,7 @@ def run_ray(pool: list[dict], split, opts, so: SearchOptions, precision: str, ro
                      object_store_memory=200 * 1024 ** 2)
     try:
         say(f"[search] {len(names)} candidates on Ray Tune ({'cluster ' + so.address if so.address else 'local'}"
-            f"), ASHA on validation top-1: grace {so.grace_period} epochs, reduction factor {so.reduction_factor}, "
+            f"), ASHA on validation top-1: grace {grace} epochs, reduction factor {so.reduction_factor}, "
             f"at most {max_t} epochs")
         storage = (root / "ray").resolve()
         shutil.rmtree(storage, ignore_errors=True)  # a search interrupted earlier starts again
@@ -151,7 +211,7 @@ def run_ray(pool: list[dict], split, opts, so: SearchOptions, precision: str, ro
         def trainable(config: dict) -> None:
             _ray_trial(configs[config["candidate"]])
 
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=so.grace_period,
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=grace,
                                   reduction_factor=so.reduction_factor)
         tuner = tune.Tuner(
             tune.with_resources(trainable, {"cpu": so.cpus_per_trial}), param_space=space,

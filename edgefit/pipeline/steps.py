@@ -119,11 +119,27 @@ def stage_train(variant: str, split, opts, run_dir: Path, resume: bool, quiet: b
         r = train_with_torchrun(cfg, opts.nproc, resume, quiet, split_digest=split.digest())
     else:
         r = train(cfg, resume=resume, quiet=quiet, split=copy.deepcopy(split), interrupt_after=interrupt_after)
-    s = r.summary
+    return _trained(run_dir, variant, r.summary, prune)
+
+
+def _trained(run_dir: Path, variant: str, s: dict, prune: float) -> Trained:
     return Trained(run_dir=str(run_dir), variant=variant, val_top1=s["val_top1"], epochs_run=s["epochs_run"],
                    weights=s.get("weights"), best_sha256=file_digest(run_dir / "best.pt"),
                    diagnostics=s.get("diagnostics", []), data_checks=s.get("data_checks", []),
                    decisions=s.get("decisions", {}), prune_ratio=prune)
+
+
+def stage_keep_search_run(search_run: Path, run_dir: Path, variant: str, prune: float) -> Trained:
+    """The search's last candidate standing ran the final training's epochs on its schedule (search.py): that run,
+    copied to the build's training folder, is the final training."""
+    import shutil
+
+    tmp = run_dir.with_name(run_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(search_run, tmp)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    tmp.rename(run_dir)
+    return _trained(run_dir, variant, json.loads((run_dir / "summary.json").read_text()), prune)
 
 
 def stage_search(pool: list[dict], split, opts, precision: str, root: Path, quiet: bool, say) -> Searched:
