@@ -133,7 +133,7 @@ def run_local(pool: list[dict], split, opts, precision: str, root: Path, quiet: 
     while True:
         for c in alive:
             advance(c, rung)
-        if len(alive) == 1 or rung >= max_t:
+        if rung >= max_t:
             break
         best = {c["name"]: max(_curve(root / c["name"])[:rung], default=0.0) for c in alive}
         keep = math.ceil(len(alive) / so.reduction_factor)
@@ -141,9 +141,8 @@ def run_local(pool: list[dict], split, opts, precision: str, root: Path, quiet: 
         for c in ranked[keep:]:
             why[c["name"]] = (f"stopped after {rung} epoch(s) by successive halving: not in the best "
                               f"1/{so.reduction_factor} at that rung")
-        alive, rung = ranked[:keep], min(max_t, rung * so.reduction_factor)
-    for c in alive:
-        advance(c, max_t)
+        alive = ranked[:keep]
+        rung = max_t if len(alive) == 1 else min(max_t, rung * so.reduction_factor)  # the last one: to the end
     out = []
     for c in pool:
         curve = _curve(root / c["name"])
