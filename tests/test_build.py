@@ -360,7 +360,7 @@ def test_no_variant_fits_so_the_search_tries_larger_variants_pruned_to_fit(data,
     assert lost["epochs"] == 1 and "successive halving" in lost["stopped_because"]
     assert lost["curve"][0] <= won["curve"][0] and won["epochs"] == 3 and won["stopped_because"] == "ran all 3 epochs"
     # ... and that run is the final training: kept, not trained again
-    assert f"[train] {won['name']} ran all 3 epochs in the search" in r.stderr
+    assert f"[train] {won['name']} ran 3 of 3 epochs in the search: that run is the final training" in r.stderr
     kept = [json.loads(ln)["val_top1"] for ln in (out / "train" / "metrics.jsonl").read_text().splitlines()]
     assert [round(v, 4) for v in kept] == won["curve"]
     assert json.loads((out / "stages" / "train.json").read_text())["inputs"]["search_run"]

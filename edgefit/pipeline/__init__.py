@@ -164,7 +164,9 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
     train_inputs = {"variant": winner, "epochs": opts.epochs, "weights": opts.weights, "batch_size": opts.batch_size,
                     **base, **({"nproc": opts.nproc} if opts.nproc > 1 else {}), **({"prune": prune} if prune else {})}
     if kept_run is not None:
-        say(f"[train] {searched.winner} ran all {opts.epochs} epochs in the search: that run is the final training")
+        n = len(next(t["curve"] for t in searched.tried if t["name"] == searched.winner))
+        say(f"[train] {searched.winner} ran {n} of {opts.epochs} epochs in the search"
+            f"{' (stopped early)' if n < opts.epochs else ''}: that run is the final training, not trained again")
         train_out = stages.run("train", {**train_inputs, "search_run": file_digest(kept_run / "best.pt")},
                                lambda resume: st.stage_keep_search_run(kept_run, out / "train", winner, prune),
                                rec.Trained, workdir=out / "train")
