@@ -15,7 +15,8 @@ longer runs, and when the longest run is `--epochs` the last candidate standing 
   `pip install 'edgefit[ray]'`.
 
 Measured (bench/search_quality.py; six candidates from scratch): ranking on the full-length schedule at a rung
-beats equal short runs with their own schedules (docs/internals.md has the figures).
+and equal short runs with their own schedules ranked within a few validation images of each other on three data
+sets not tuned on; halving saves the final training (docs/internals.md has the figures).
 
 A candidate is one of select's dicts: a variant that fits as it is, or a larger one pruned to fit
 (`variant`, `prune_ratio`; joint.py), trained with `edgefit train --prune`. Both executors return the same
