@@ -156,15 +156,15 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
                                                              quiet, say),
                               rec.Searched, workdir=out / "search", resumable=True)
         winner, prune = variant_of(sel.candidate(searched.winner))
-        won = Path(next(t["run_dir"] for t in searched.tried if t["name"] == searched.winner))
-        if max_t == opts.epochs and opts.nproc == 1 and (won / "summary.json").is_file():
-            kept_run = won
+        won = searched.trial(searched.winner)
+        if max_t == opts.epochs and opts.nproc == 1 and (Path(won["run_dir"]) / "summary.json").is_file():
+            kept_run = Path(won["run_dir"])
     else:
         searched = None
     train_inputs = {"variant": winner, "epochs": opts.epochs, "weights": opts.weights, "batch_size": opts.batch_size,
                     **base, **({"nproc": opts.nproc} if opts.nproc > 1 else {}), **({"prune": prune} if prune else {})}
     if kept_run is not None:
-        n = len(next(t["curve"] for t in searched.tried if t["name"] == searched.winner))
+        n = won["epochs"]
         say(f"[train] {searched.winner} ran {n} of {opts.epochs} epochs in the search"
             f"{' (stopped early)' if n < opts.epochs else ''}: that run is the final training, not trained again")
         train_out = stages.run("train", {**train_inputs, "search_run": file_digest(kept_run / "best.pt")},

@@ -39,8 +39,12 @@ class Searched(Record):
     winner: str
     executor: str = "local"  # local | ray (search.py)
 
+    def trial(self, name: str) -> dict | None:
+        return next((t for t in self.tried if t["name"] == name), None)
+
     def val_top1(self, name: str) -> float | None:
-        return next((t["val_top1"] for t in self.tried if t["name"] == name), None)
+        t = self.trial(name)
+        return None if t is None else t["val_top1"]
 
 
 @dataclass(frozen=True)

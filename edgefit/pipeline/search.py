@@ -109,15 +109,13 @@ def run_local(pool: list[dict], split, opts, precision: str, root: Path, quiet: 
     so = opts.search_options
     grace, max_t = so.rungs(opts.epochs)
 
-    def finished(c: dict) -> bool:
-        return (root / c["name"] / "summary.json").is_file()
-
     def advance(c: dict, upto: int) -> None:
         run_dir = root / c["name"]
-        if finished(c) or len(_curve(run_dir)) >= upto:
+        done = len(_curve(run_dir))
+        if (run_dir / "summary.json").is_file() or done >= upto:
             return
         resume = (run_dir / "last.pt").is_file()
-        say(f"[search] {c['name']}: epochs {len(_curve(run_dir)) + 1 if resume else 1}-{upto} of {max_t}")
+        say(f"[search] {c['name']}: epochs {done + 1 if resume else 1}-{upto} of {max_t}")
 
         def pause(m: dict) -> None:
             if upto < max_t and m["epoch"] >= upto and not m["stopped_early"]:
