@@ -25,13 +25,13 @@ from ..device.probe import cpu_model
 from ..errors import BadInput
 from ..precision import Precision
 from ..train.config import TrainConfig
+from . import candidate as cand
 from . import records as rec
 from . import steps as st
 from .joint import variant_of
 from .runs import TEST_FRACTION, VAL_FRACTION
 from .search import SearchOptions
-from .stages import Stages, file_digest
-from .steps import QAT_EPOCHS
+from .stages import Stages
 
 
 @dataclass
@@ -143,7 +143,7 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
                      rec.Selected)
     winner, prune = sel.chosen, 0.0
     pool = sel.search_pool(opts.search)
-    kept_run = None  # a search run that is already the final training
+    searched, max_t = None, opts.epochs
     if len(pool) > 1:
         names = [c["name"] for c in pool]
         so = opts.search_options
@@ -156,63 +156,37 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
                                                              quiet, say),
                               rec.Searched, workdir=out / "search", resumable=True)
         winner, prune = variant_of(sel.candidate(searched.winner))
-        won = searched.trial(searched.winner)
-        if max_t == opts.epochs and opts.nproc == 1 and (Path(won["run_dir"]) / "summary.json").is_file():
-            kept_run = Path(won["run_dir"])
-    else:
-        searched = None
-    train_inputs = {"variant": winner, "epochs": opts.epochs, "weights": opts.weights, "batch_size": opts.batch_size,
-                    **base, **({"nproc": opts.nproc} if opts.nproc > 1 else {}), **({"prune": prune} if prune else {})}
-    if kept_run is not None:
-        n = won["epochs"]
-        say(f"[train] {searched.winner} ran {n} of {opts.epochs} epochs in the search"
+
+    def kept_run(name: str) -> Path | None:
+        """The search's run of `name` when it is already the final training: it ran the build's whole schedule, or
+        stopped early on its own (not stopped by the search's rungs)."""
+        trial = searched.trial(name) if searched else None
+        if trial is None or max_t != opts.epochs or opts.nproc != 1 or \
+                not trial["stopped_because"].startswith(("ran all", "early stop")) or \
+                not (Path(trial["run_dir"]) / "summary.json").is_file():
+            return None
+        n = trial["epochs"]
+        say(f"[train] {name} ran {n} of {opts.epochs} epochs in the search"
             f"{' (stopped early)' if n < opts.epochs else ''}: that run is the final training, not trained again")
-        train_out = stages.run("train", {**train_inputs, "search_run": file_digest(kept_run / "best.pt")},
-                               lambda resume: st.stage_keep_search_run(kept_run, out / "train", winner, prune),
-                               rec.Trained, workdir=out / "train")
-    else:
-        train_out = stages.run("train", train_inputs,
-                               lambda resume: st.stage_train(winner, split, opts, out / "train", resume, quiet,
-                                                             opts.epochs, opts.interrupt_after, prune),
-                               rec.Trained, workdir=out / "train", resumable=True)
-    final_run = Path(train_out.run_dir)
-    compressed = None
-    if sel.needs_compress and not prune:  # a pruned search winner fits already
-        compressed = stages.run("compress", {"from": train_out.best_sha256, "budget": budget.model_dump()},
-                                lambda resume: st.stage_compress(final_run, out / "compress", budget, opts, quiet),
-                                rec.Compressed, workdir=out / "compress")
-        final_run = Path(compressed.run_dir)
-        source_sha = compressed.best_sha256
-    else:
-        source_sha = train_out.best_sha256
+        return Path(trial["run_dir"])
+
     precision = Precision.parse(budget.precision).value
-    art_dir = out / "artifacts"
-    exported = stages.run("export", {"from": source_sha, "formats": formats, "precision": precision,
-                                     "io": budget.io},
-                          lambda resume: st.stage_export(final_run, art_dir, formats, precision, budget.io),
-                          rec.Exported, workdir=art_dir)
-    evaluated = stages.run("evaluate", {"artifacts": exported.sha256},
-                           lambda resume: st.stage_evaluate(art_dir, final_run), rec.Evaluated)
-    qat = None
-    lost = st.int8_lost(exported, evaluated, budget) if precision == "int8" else None
-    if precision == "int8" and (opts.qat == "always" or (opts.qat == "auto" and lost)):
-        qat_run, qat_art = out / "qat", out / "artifacts-qat"
-        trained = stages.run("qat", {"from": source_sha, "epochs": QAT_EPOCHS, "batch_size": opts.batch_size},
-                             lambda resume: st.stage_qat(final_run, qat_run, opts, quiet), rec.QatTrained,
-                             workdir=qat_run)
-        ex_q = stages.run("export_qat", {"from": trained.best_sha256, "formats": formats,
-                                         "precision": precision, "io": budget.io},
-                          lambda resume: st.stage_export(qat_run, qat_art, formats, precision, budget.io),
-                          rec.Exported, workdir=qat_art)
-        ev_q = stages.run("evaluate_qat", {"artifacts": ex_q.sha256},
-                          lambda resume: st.stage_evaluate(qat_art, qat_run), rec.Evaluated)
-        kept = st.score(ex_q, ev_q) > st.score(exported, evaluated)
-        qat = rec.QatOutcome(why="forced (--qat always)" if opts.qat == "always" else lost, epochs=QAT_EPOCHS,
-                             kept=kept, before=rec.Int8Result.of(exported, evaluated),
-                             after=rec.Int8Result.of(ex_q, ev_q))
-        if kept:
-            final_run, art_dir, exported, evaluated = qat_run, qat_art, ex_q, ev_q
-            source_sha = trained.best_sha256
+    inp = cand.PathInputs(opts, split, base, budget, formats, precision, sel.needs_compress, quiet, say)
+    first = searched.winner if searched else sel.chosen
+    paths = [cand.run_candidate(stages, inp, winner, prune, out, kept_run=kept_run(first),
+                                interrupt_after=opts.interrupt_after)]
+    if precision == "int8" and not (sel.needs_compress and not prune):  # a pruned nearest miss has no alternative
+        for name in cand.next_candidates(sel, searched, [first])[:cand.PARITY_TRIES - 1]:
+            if any(p.exported.parity.passed for p in paths):
+                break
+            say(f"[parity] {cand.failure(paths[-1])}: trying the next candidate, {name}")
+            v, pr = variant_of(sel.candidate(name))
+            paths.append(cand.run_candidate(stages, inp, v, pr, out / "next" / name, f"@{name}", kept_run(name)))
+    path = max(paths, key=lambda p: st.score(p.exported, p.evaluated))  # the first of equals: the better ranked
+    tries = [p.parity_try(p is path) for p in paths] if len(paths) > 1 else []
+    train_out, compressed, exported, evaluated, qat = path.train, path.compressed, path.exported, path.evaluated, \
+        path.qat
+    final_run, art_dir, source_sha = path.final_run, path.art_dir, path.source_sha
     choice = None
     if opts.host_is_target and precision == "int8" and not micro:  # int8 is not faster on every CPU (speed.py)
         fp_dir = out / "artifacts-fp32"
@@ -242,7 +216,7 @@ def build(budget_path: str | Path, opts: BuildOptions, say: Callable[[str], None
                               lambda resume: st.stage_deploy(art_dir, ",".join(t.name for t in targets)),
                               rec.Deployed)
     outputs = report_mod.StageOutputs(sel, searched, train_out, compressed, exported, evaluated, benched, qat, errs,
-                                      deployed, choice)
+                                      deployed, choice, tries)
     rep = report_mod.make(budget, budget_path, opts, outputs, stages.times, art_dir)
     report_mod.write(rep, out)
     return BuildResult(rep, out)

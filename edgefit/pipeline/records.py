@@ -202,3 +202,22 @@ class Deployed(Record):
 
 def as_json(value: Any) -> Any:
     return value.to_dict() if isinstance(value, Record) else value
+
+
+@dataclass(frozen=True)
+class ParityTry(Record):
+    """One candidate trained, exported and verified at int8 (after QAT when it ran): whether its final artifact
+    held parity. The build tries the next candidate while they fail, and keeps the best (candidate.py)."""
+
+    name: str
+    variant: str
+    prune_ratio: float
+    passed: bool
+    lowest_agreement: float
+    required_agreement: float
+    test_top1: float  # of the final artifact on the held-out test split
+    float_test_top1: float
+    qat: bool  # quantization-aware training ran for it
+    run_dir: str
+    art_dir: str
+    kept: bool = False  # the candidate the build went on with

@@ -3,7 +3,7 @@ measured on the final artifact, pass/fail and margin; candidates, parity, artifa
 Written as report.json (machine-readable: `passed`, `lines`), report.md and report.png."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
@@ -15,6 +15,7 @@ from .records import (
     Errors,
     Evaluated,
     Exported,
+    ParityTry,
     PrecisionChoice,
     QatOutcome,
     Searched,
@@ -64,6 +65,7 @@ class StageOutputs:
     errors: Errors | None
     deployed: Deployed | None = None
     precision: PrecisionChoice | None = None  # --host-is-target: int8 or fp32, timed on this host
+    parity_tries: list[ParityTry] = field(default_factory=list)  # candidates tried while int8 failed parity
 
 
 def advice(o: StageOutputs, data_root: str) -> list[str]:
@@ -132,7 +134,9 @@ def make(budget, budget_path: Path, opts, o: StageOutputs, times: dict, art_dir:
                   "val_top1_float": train_out.val_top1,
                   "test_top1_float": evaluated.float_top1, "epochs_run": train_out.epochs_run,
                   "macs": measured.macs, "params": measured.params, "compressed": as_json(o.compressed)},
-        "candidates": _candidates(o.sel, o.searched, train_out.name, o.compressed is not None),
+        "candidates": _candidates(o.sel, o.searched, train_out.name, o.compressed is not None,
+                                  {t.name for t in o.parity_tries if not t.passed}),
+        "parity_tries": [t.to_dict() for t in o.parity_tries],
         "search": None if o.searched is None else {
             "executor": o.searched.executor,
             "trials": [{k: t.get(k) for k in ("name", "variant", "prune_ratio", "precision", "epochs", "val_top1",
@@ -163,15 +167,17 @@ def _ram(benched: Benched, estimate_kb: float):
     return Figure(estimate_kb, "estimate: peak activation memory of the final network (tensor liveness)")
 
 
-def _candidates(sel: Selected, searched: Searched | None, winner: str, compressed: bool) -> dict:
+def _candidates(sel: Selected, searched: Searched | None, winner: str, compressed: bool,
+                failed_parity: set[str]) -> dict:
     reasons: dict[str, int] = {}
     for r in sel.rejected:
         for x in r["reasons"]:
             reasons[x["constraint"]] = reasons.get(x["constraint"], 0) + 1
     tried = []
     for t in searched.tried if searched else []:
-        why = "chosen" if t["name"] == winner else "lower validation top-1 on your data" if \
-            t["val_top1"] < searched.val_top1(winner) else "as accurate but slower on the target"
+        why = "chosen" if t["name"] == winner else "its int8 artifact failed parity" if t["name"] in failed_parity \
+            else "lower validation top-1 on your data" if t["val_top1"] < searched.val_top1(winner) else \
+            "as accurate but slower on the target"
         tried.append({**t, "outcome": why})
     return {"feasible": len(sel.feasible), "rejected": len(sel.rejected), "rejected_by": reasons,
             "ranked_by_prior": [{k: c[k] for k in ("name", "accuracy_prior", "fps", "size_kb", "peak_ram_kb")}
@@ -231,13 +237,23 @@ def markdown(rep: dict) -> str:
                 "|---|---:|---:|---|---:|---:|---|"]
         out += [f"| {t['name']} | {t['val_top1']:.3f} | {t.get('epochs', '-')} | {t.get('stopped_because', '-')} | "
                 f"{t['fps']:.1f} | {t['accuracy_prior']:.3f} | {t['outcome']} |" for t in c["tried"]]
-    else:
+    elif not rep.get("parity_tries"):
         out.append(f"Chosen by prior: `{c['chosen']}` (no --search).")
     p = rep["parity"]
     out += ["", f"## Parity ({p['samples']} images, {p['images']})"]
     out += [f"- `{a['file']}`: top-1 agreement {a['top1_agreement']:.3f}, max relative error "
             f"{a['max_rel_error']:.2e}: {'ok' if a['passed'] else 'FAIL ' + '; '.join(a['reasons'])}"
             for a in p["artifacts"]]
+    if rep.get("parity_tries"):
+        out += ["", "## Candidates tried for int8 parity",
+                "The first candidate's int8 artifact failed parity, so the build trained the next one that fits "
+                "and went on with the best (parity first, then test top-1).", "",
+                "| candidate | QAT | lowest agreement | required | test top-1 (final artifact) | outcome |",
+                "|---|:---:|---:|---:|---:|---|"]
+        out += [f"| {t['name']} | {'yes' if t['qat'] else 'no'} | {t['lowest_agreement']:.3f} | "
+                f"{t['required_agreement']:.3f} | {t['test_top1']:.3f} | "
+                f"{'kept' if t['kept'] else 'not kept'}{'' if t['passed'] else ', failed parity'} |"
+                for t in rep["parity_tries"]]
     q = rep["quantization_aware_training"]
     if q:
         b, a = q["before"], q["after"]
