@@ -95,3 +95,28 @@ def test_gradient_scale_must_stay_out_of_line_to_be_reported():
     assert [(d.code, d.epoch, d.evidence["group"]) for d in found] == [("exploding_gradients", 2, "classifier")]
     nan = [{"epoch": 1, "grad_weight_ratio": {**normal, "blocks.1": float("nan")}}]
     assert [d.code for d in gradient_findings(nan)] == ["exploding_gradients"]
+
+
+def test_the_crop_is_decided_from_evidence_like_flips_and_narrowed_where_it_cuts_the_class_away():
+    """augment_check.decide on measured top-1s: the wide crop trains until the evidence is in (flips and jitter
+    wait off), stays where the model does as well on crops as on the whole image, and is narrowed where it does
+    much worse; --crop on/off fix it, and the training loader uses the scale decided."""
+    from edgefit.data.pipeline import MILD_CROP, WIDE_CROP
+    from edgefit.train.augment_check import decide, in_force, word
+    from edgefit.train.config import TrainConfig
+
+    kept = decide({"none": 0.90, "crop": 0.88, "flip": 0.89, "jitter": 0.87}, num_classes=3)
+    assert kept["crop"] == (True, "validation top-1 0.900 as fed, 0.880 cropped: the classes survive it")
+    cut = decide({"none": 0.90, "crop": 0.60, "flip": 0.89, "jitter": 0.87}, num_classes=3)
+    assert cut["crop"][0] is False and "0.600 cropped: it changes the class (drop > 0.14)" in cut["crop"][1]
+    assert decide({"none": 0.40, "crop": 0.1, "flip": 0.1, "jitter": 0.1}, num_classes=3) is None  # too weak
+    assert in_force("crop", None) and not in_force("flip", None) and not in_force("jitter", None)
+    assert not in_force("crop", [False, "x"]) and in_force("flip", [True, "x"])
+    assert word("crop", True) == f"wide (scale {WIDE_CROP[0]:g}-1)" and word("crop", False) == "narrowed (scale 0.85-1)"
+    assert MILD_CROP[0] > WIDE_CROP[0] and MILD_CROP[1] == WIDE_CROP[1] == 1.0
+    cfg = TrainConfig(variant=VARIANT, data="d")
+    assert cfg.augment_decisions("full")["crop"] is None
+    assert TrainConfig(variant=VARIANT, data="d", crop="off").augment_decisions("full")["crop"] == [False, "--crop off"]
+    assert cfg.augment_decisions("head")["crop"][0] is False
+    r = run_cli("train", "--variant", VARIANT, "--data", "d", "--crop", "wide")
+    assert r.returncode == 2 and "--crop" in r.stderr and "Traceback" not in r.stderr

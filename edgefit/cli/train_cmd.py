@@ -30,6 +30,10 @@ from ..train.config import MAX_PRUNE, STRATEGIES
 @click.option("--flip", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
               help="Horizontal flips; auto: on only if a flip keeps the classes (checked on validation images).")
 @click.option("--no-flip", is_flag=True, help="Same as --flip off (orientation-sensitive classes).")
+@click.option("--crop", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="The random resized crop's scale: on: wide (half the image's area to all of it); off: mild "
+                   "(0.85 to 1); auto: wide, narrowed if the model still does much worse on such crops than on the "
+                   "whole image (checked on validation images).")
 @click.option("--jitter", default="auto", show_default=True,
               help="Colour jitter strength in [0, 1), 0 = off; auto: 0.3 only if jitter keeps the classes.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -43,7 +47,7 @@ from ..train.config import MAX_PRUNE, STRATEGIES
 @click.option("--sanity", is_flag=True, help="Only check that the model can overfit one small batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
 def train_cmd(variant, data, weights, strategy, epochs, batch_size, lr, optimizer, patience, seed, val_fraction,
-              test_fraction, flip, no_flip, jitter, device, data_cache, prune, out, resume, sanity, as_json):
+              test_fraction, flip, no_flip, crop, jitter, device, data_cache, prune, out, resume, sanity, as_json):
     """Fine-tune VARIANT on the images in DATA and write a run directory.
 
     The run directory holds config.yaml, split.json, metrics.jsonl, best.pt, last.pt, curves.png and
@@ -72,7 +76,7 @@ def train_cmd(variant, data, weights, strategy, epochs, batch_size, lr, optimize
     cfg = TrainConfig(variant=variant, data=data, weights=weights, strategy=strategy, epochs=epochs,
                       batch_size=batch_size, lr=lr, optimizer=optimizer, patience=patience, seed=seed,
                       val_fraction=val_fraction, test_fraction=test_fraction, flip="off" if no_flip else flip,
-                      jitter=None if jitter == "auto" else jitter, device=device, out=out,
+                      crop=crop, jitter=None if jitter == "auto" else jitter, device=device, out=out,
                       data_cache=data_cache, prune=prune)
     if sanity:
         verdict = run_sanity(cfg)

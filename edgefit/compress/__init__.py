@@ -149,9 +149,9 @@ def compress(run_dir: str | Path, out: str | Path, opts: CompressOptions, quiet:
     split = Split.from_dict(json.loads((run_dir / "split.json").read_text()))
     source_cfg = json.loads((run_dir / "config.json").read_text())["config"]
     source_summary = json.loads((run_dir / "summary.json").read_text())
-    flip, jitter = _source_augment(source_cfg, source_summary)
+    crop, flip, jitter = _source_augment(source_cfg, source_summary)
     common = dict(variant=ck["variant"], data=split.root, weights=str(run_dir / "best.pt"), strategy="full",
-                  batch_size=opts.batch_size, seed=opts.seed, flip=flip, jitter=jitter)
+                  batch_size=opts.batch_size, seed=opts.seed, crop=crop, flip=flip, jitter=jitter)
     meta = {"arch": ck["arch"]} if ck.get("arch") else {}  # a pruned source stays loadable after QAT
     summary, info = source_summary, {}  # info: the pruning fields, then "qat"
     with tempfile.TemporaryDirectory() as work:
@@ -186,14 +186,16 @@ def compress(run_dir: str | Path, out: str | Path, opts: CompressOptions, quiet:
 QAT_LR = 1e-4  # AdamW; a tenth of the fine-tuning rate, the usual scale for QAT
 
 
-def _source_augment(cfg: dict, summary: dict) -> tuple[str, float]:
-    """The augmentation the source run ended with (decided from evidence there), for its fine-tunes."""
+def _source_augment(cfg: dict, summary: dict) -> tuple[str, str, float]:
+    """(crop, flip, jitter): the augmentation the source run ended with (decided from evidence there), for its
+    fine-tunes. Runs from before a decision existed had the wide crop, and flips as configured."""
     from ..train.config import JITTER
 
     aug = summary.get("augment")
     if aug is None:  # a run from before the evidence-based decisions
-        return ("on" if cfg.get("flip", True) not in (False, "off") else "off"), float(cfg.get("jitter") or 0.0)
-    return ("on" if aug["flip"] else "off"), ((cfg.get("jitter") or JITTER) if aug["jitter"] else 0.0)
+        return "on", ("on" if cfg.get("flip", True) not in (False, "off") else "off"), float(cfg.get("jitter") or 0.0)
+    return ("on" if aug.get("crop", True) else "off"), ("on" if aug["flip"] else "off"), \
+        ((cfg.get("jitter") or JITTER) if aug["jitter"] else 0.0)
 
 
 def _require_torchao() -> None:

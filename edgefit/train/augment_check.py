@@ -3,7 +3,11 @@
 A model trained for a few epochs without flips or colour jitter is asked to classify validation images
 as they are and flipped / jittered. Where a transform keeps the label (a flipped cat is a cat), accuracy
 barely moves; where it changes it (a flipped left arrow is a right arrow), accuracy collapses and the
-mistakes go to the mirror class. Only transforms that keep the label are switched on. After training,
+mistakes go to the mirror class. Only transforms that keep the label are switched on. The random resized crop
+is asked the same question the other way round: it trains from the start at the wide scale (WIDE_CROP), and
+where the model, trained on such crops, still does much worse on them than on the whole image, a crop cuts
+away what tells the classes apart (a crescent cropped to its middle is a bar): the crop is narrowed to
+MILD_CROP for the rest of the training. After training,
 the same measurement on training images checks the practitioners' rule of thumb: the share of augmented
 training images the model gets wrong should not exceed its validation error by much.
 """
@@ -11,21 +15,24 @@ from __future__ import annotations
 
 import torch
 
+from ..data.pipeline import MILD_CROP, WIDE_CROP, Augment, augment_image
+
 CHECK_IMAGES = 300
 TRAIN_CHECK_IMAGES = 500
-OPTIONAL = ("flip", "jitter")  # decided from evidence; the random resized crop is always on
+OPTIONAL = ("crop", "flip", "jitter")  # decided from evidence
+ON_UNTIL_DECIDED = ("crop",)  # the wide crop trains until the evidence is in; flips and jitter wait for it
+DONE = {"crop": "cropped", "flip": "flipped", "jitter": "jittered"}
 
 
 def accuracy_under(model, ds, indices: list[int], kinds: tuple[str, ...], device, seed: int = 0,
-                   jitter: float = 0.3) -> dict[str, float]:
+                   jitter: float = 0.3, crop_scale: tuple | None = None) -> dict[str, float]:
     """Top-1 of `model` on images `indices` of `ds` (an ImageSet) as fed (centre crop: 'none') and under each
-    transform alone ('crop', 'flip', 'jitter') or the whole augmentation ('all'). torch's RNG is untouched."""
+    transform alone ('crop': the random resized crop at `crop_scale`, the wide one by default; 'flip', 'jitter')
+    or the whole augmentation ('all'). torch's RNG is untouched."""
     from torchvision.transforms.v2 import functional as F
 
-    from ..data.pipeline import Augment, augment_image
-
     pp = ds.pp
-    aug = Augment(flip=True, jitter=jitter)
+    aug = Augment(scale=crop_scale or WIDE_CROP, flip=True, jitter=jitter)
     out = {}
     model.eval()
     with torch.random.fork_rng(devices=[]), torch.no_grad():
@@ -47,6 +54,18 @@ def accuracy_under(model, ds, indices: list[int], kinds: tuple[str, ...], device
     return out
 
 
+def in_force(t: str, decision: list | None) -> bool:
+    """Whether transform `t` trains now: as decided, or, undecided, on for the crop and off for the others."""
+    return t in ON_UNTIL_DECIDED if decision is None else bool(decision[0])
+
+
+def word(t: str, on: bool) -> str:
+    """How a decision reads: the crop is never off, only narrowed."""
+    if t == "crop":
+        return f"wide (scale {WIDE_CROP[0]:g}-1)" if on else f"narrowed (scale {MILD_CROP[0]:g}-1)"
+    return "on" if on else "off"
+
+
 def sample(n_items: int, k: int, seed: int) -> list[int]:
     g = torch.Generator().manual_seed(seed)
     return sorted(torch.randperm(n_items, generator=g)[:k].tolist())
@@ -63,6 +82,6 @@ def decide(acc: dict[str, float], num_classes: int) -> dict | None:
     out = {}
     for t in OPTIONAL:
         keeps = acc[t] >= base - tol
-        out[t] = (keeps, f"validation top-1 {base:.3f} as fed, {acc[t]:.3f} {t}{'ped' if t == 'flip' else 'ed'}: "
+        out[t] = (keeps, f"validation top-1 {base:.3f} as fed, {acc[t]:.3f} {DONE[t]}: "
                          + ("the classes survive it" if keeps else f"it changes the class (drop > {tol:.2f})"))
     return out

@@ -39,6 +39,7 @@ class TrainConfig:
     val_fraction: float = 0.2
     test_fraction: float = 0.0
     flip: str = "auto"  # auto (decided from evidence) | on | off
+    crop: str = "auto"  # the random resized crop's scale: auto (decided from evidence) | on (wide) | off (mild)
     jitter: float | None = None  # None: auto (JITTER when the evidence allows it, else off); 0 = off
     device: str = "auto"
     data_checks: bool = True  # content-hash checks (leaks, label conflicts) before training
@@ -60,6 +61,8 @@ class TrainConfig:
             raise BadInput(f"--jitter must be auto or in [0, 1), got {self.jitter!r}")
         if self.flip not in SWITCHES:
             raise BadInput(f"--flip must be one of {', '.join(SWITCHES)}, got {self.flip!r}")
+        if self.crop not in SWITCHES:
+            raise BadInput(f"--crop must be one of {', '.join(SWITCHES)}, got {self.crop!r}")
         if self.optimizer not in OPTIMIZERS:
             raise BadInput(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if not 0 <= self.prune <= MAX_PRUNE:
@@ -88,11 +91,11 @@ class TrainConfig:
     def augment_decisions(self, strategy: str) -> dict:
         """{transform: [on, why]} for what is fixed now, None for what the evidence decides (augment_check.py)."""
         if strategy == "head":  # features are computed once, without augmentation
-            return {"flip": [False, "head-only training on cached features"],
-                    "jitter": [False, "head-only training on cached features"]}
+            return {t: [False, "head-only training on cached features"] for t in ("crop", "flip", "jitter")}
+        crop = None if self.crop == "auto" else [self.crop == "on", f"--crop {self.crop}"]
         flip = None if self.flip == "auto" else [self.flip == "on", f"--flip {self.flip}"]
         jitter = None if self.jitter is None else [self.jitter > 0, f"--jitter {self.jitter:g}"]
-        return {"flip": flip, "jitter": jitter}
+        return {"crop": crop, "flip": flip, "jitter": jitter}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,8 +8,8 @@ atomically, exact resume, and the practitioner's safeguards:
   and lower rates only recover from them more slowly), and the event is kept for the diagnostics; training
   never crashes on a NaN;
 - early stopping on validation top-1 waits until it beats always guessing the most frequent class;
-- flips and colour jitter left to `auto` are decided from evidence (augment_check.py) once the model is
-  good enough to tell, and the decision is kept for resume;
+- the crop's scale, flips and colour jitter left to `auto` are decided from evidence (augment_check.py) once
+  the model is good enough to tell, and the decision is kept for resume;
 - per layer group, the RMS of gradients over the RMS of weights is logged per epoch (metrics.jsonl).
 
 Free of global state and device-agnostic: everything comes in through `Fit`, and only rank 0 reports.
@@ -28,6 +28,7 @@ from torch import nn
 
 from .. import checkpoint
 from ..fsutil import atomic_write_text
+from .augment_check import in_force, word
 from .distributed import Dist
 from .evaluate import evaluate
 from .model_parts import set_trainable, train_mode
@@ -159,8 +160,9 @@ class GradScale:
 
 
 def _augment_now(fit: Fit, state: dict) -> dict:
-    """The transforms in force: decided ones as decided, undecided (auto) ones off until there is evidence."""
-    return {k: bool(v and v[0]) for k, v in state["augment"].items()}
+    """The transforms in force: decided ones as decided; undecided (auto) ones off until there is evidence, but
+    the wide crop on (augment_check.in_force)."""
+    return {k: in_force(k, v) for k, v in state["augment"].items()}
 
 
 def _decide(fit: Fit, model: nn.Module, state: dict, epoch: int, total: int) -> None:
@@ -173,10 +175,11 @@ def _decide(fit: Fit, model: nn.Module, state: dict, epoch: int, total: int) -> 
         if verdict is not None:
             state["augment"][k] = [verdict[k][0], f"decided after epoch {epoch}: {verdict[k][1]}"]
         elif last_chance:
-            state["augment"][k] = [False, f"off: after {epoch} epochs the model was still too weak to show "
-                                          "whether it keeps the classes"]
+            on = in_force(k, None)
+            state["augment"][k] = [on, f"{word(k, on)}: after {epoch} epochs the model was still too weak to show "
+                                       "whether it keeps the classes"]
     if verdict is not None or last_chance:
-        fit.reporter.message("augmentation: " + "; ".join(f"{k} {'on' if state['augment'][k][0] else 'off'} "
+        fit.reporter.message("augmentation: " + "; ".join(f"{k} {word(k, state['augment'][k][0])} "
                                                            f"({state['augment'][k][1]})" for k in undecided))
     model.train()
 

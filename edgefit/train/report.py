@@ -15,7 +15,7 @@ from .evaluate import evaluate
 def _train_check(model, plan, sets, cfg, device) -> dict | None:
     """Top-1 of the trained model on training images as fed, under each enabled transform, and under the
     whole augmentation of the run (the augmentation_too_strong rule of thumb)."""
-    from ..data.pipeline import Augment
+    from ..data.pipeline import MILD_CROP, WIDE_CROP, Augment
     from .augment_check import TRAIN_CHECK_IMAGES, accuracy_under, sample
     from .config import JITTER
 
@@ -24,9 +24,10 @@ def _train_check(model, plan, sets, cfg, device) -> dict | None:
     aug = plan.final_augment
     kinds = ("none", "crop") + tuple(t for t in ("flip", "jitter") if aug[t]) + ("all",)
     strength = cfg.jitter if cfg.jitter else JITTER
-    ds = sets["train"].with_augment(Augment(flip=aug["flip"], jitter=strength if aug["jitter"] else 0.0))
+    scale = WIDE_CROP if aug.get("crop", True) else MILD_CROP  # a run from before the crop's decision: wide
+    ds = sets["train"].with_augment(Augment(scale=scale, flip=aug["flip"], jitter=strength if aug["jitter"] else 0.0))
     picked = sample(len(ds), TRAIN_CHECK_IMAGES, cfg.seed + 1)
-    acc = accuracy_under(model, ds, picked, kinds, device, cfg.seed, strength)
+    acc = accuracy_under(model, ds, picked, kinds, device, cfg.seed, strength, scale)
     acc["clean"] = acc.pop("none")
     return {k: round(v, 4) for k, v in acc.items()}
 
