@@ -57,7 +57,8 @@ def _networks():
 
 
 def sample(out: Path | None) -> list[dict]:
-    from edgefit.benchmark.latency_profile import network, network_ms, sample_network
+    from edgefit.benchmark.latency_profile import network_ms, sample_network
+    from edgefit.benchmark.zoo_graph import network
 
     if out and out.is_file():
         return json.loads(out.read_text())

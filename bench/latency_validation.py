@@ -99,7 +99,8 @@ def old_protocol(nets: list[dict]) -> dict[str, float]:
     which has torch loaded and has just run the runtime's profiler on the network (as calibrate did)."""
     import numpy as np
 
-    from edgefit.benchmark.latency_profile import noise, sample_network
+    from edgefit.benchmark.latency_profile import sample_network
+    from edgefit.benchmark.zoo_graph import noise
     from edgefit.runtimes import ort_session
 
     out = {}

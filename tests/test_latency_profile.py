@@ -134,7 +134,7 @@ def tflite_net(tmp_path_factory):
     import torch
 
     from edgefit import zoo
-    from edgefit.benchmark.latency_profile import noise
+    from edgefit.benchmark.zoo_graph import noise
     from edgefit.export.deploy_form import deploy_form
     from edgefit.export.onnx_export import to_onnx_bytes
     from edgefit.export.tflite_export import convert
@@ -203,3 +203,22 @@ def test_a_litert_profile_predicts_a_tflite_artifact_from_its_own_kernels(tflite
     assert "latency profile p.json (litert fp32" in fps["note"], fps
     assert fps["value"] == pytest.approx(1000 / load_profile(d / "p.json").predict_ms(kernels_of(blob)), rel=1e-3)
     assert "not applied: the network runs onnxruntime fp32" in lines[("probe.onnx", "target_fps")]["note"]
+
+
+def test_a_zoo_graph_is_cached_and_the_cache_holds_what_a_fresh_conversion_makes(_isolated):
+    """The cache's premise: a zoo variant's deployed graph (seeded, untrained) is the same bytes every time; the
+    second call reads it back from edgefit's cache folder (the session's temporary one here)."""
+    from edgefit import zoo
+    from edgefit.benchmark.zoo_graph import _cached, variant_graph
+
+    v = zoo.get_variant("mobilenet_v3_small_minimal_1.0_96")
+    for precision, prune in (("int8", 0.0), ("fp32", 0.25)):
+        path = _cached(v.name + (f".pruned{prune:g}" if prune else ""), 5, precision, "onnxruntime")
+        path.unlink(missing_ok=True)
+        first = variant_graph(v, 5, precision, "onnxruntime", prune)
+        assert path.is_file() and path.read_bytes() == first and str(path).startswith(str(_isolated))
+        path.unlink()
+        assert variant_graph(v, 5, precision, "onnxruntime", prune) == first  # converted again: the same bytes
+        path.write_bytes(b"cached")
+        assert variant_graph(v, 5, precision, "onnxruntime", prune) == b"cached"  # read back, not converted
+        path.unlink()

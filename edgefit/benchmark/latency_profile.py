@@ -19,62 +19,16 @@ from ..errors import BadInput
 from ..paths import cache_dir
 from ..vocabulary import PROFILED_PRECISIONS as PRECISIONS
 from ..vocabulary import PROFILED_RUNTIMES as RUNTIMES
+from .zoo_graph import network, noise, variant_graph
 
 SCHEMA = "edgefit-latency-profile/1"
 MODEL_VERSION = 2  # the latency model's features (2: log features, linear leaves); another version is stale
 MIN_NETWORKS = 6
 HOLDOUT_EVERY = 5  # every 5th sampled network is held out to report the fit quality
-CALIB_NOISE = 8  # Gaussian calibration inputs for an int8 graph (the graph, not its scales, sets the time)
 # every PRUNED_EVERY-th calibration network is its variant with channels pruned (alternately these ratios, as the
 # search prunes: up to half), so the fit sees the channel counts of pruned networks, not only the zoo's
 PRUNED_EVERY = 3
 PRUNED_RATIOS = (0.25, 0.5)
-
-
-def noise(shape):
-    """Seeded Gaussian float32 input of `shape`: the graph, not the values, sets a kernel's time."""
-    import numpy as np
-
-    return np.random.default_rng(0).standard_normal(tuple(shape)).astype(np.float32)
-
-
-def network_onnx(model, resolution: int, precision: str) -> bytes:
-    """The ONNX graph edgefit exports for `model` at `precision` (int8: the QDQ graph, noise-calibrated)."""
-    import tempfile
-
-    from ..export.deploy_form import deploy_form
-    from ..export.onnx_export import quantize_int8, to_onnx_bytes
-
-    blob = to_onnx_bytes(deploy_form(model), resolution, {})
-    if precision == "fp32":
-        return blob
-    with tempfile.TemporaryDirectory() as tmp:
-        src, out = Path(tmp) / "m.onnx", Path(tmp) / "q.onnx"
-        src.write_bytes(blob)
-        calib = noise((CALIB_NOISE, 3, resolution, resolution))
-        quantize_int8(src, out, calib, {})
-        return out.read_bytes()
-
-
-def network_tflite(model, resolution: int, precision: str) -> bytes:
-    """The TFLite model edgefit exports for `model` at `precision` (int8: the LiteRT int8 form, noise-calibrated,
-    float input and output)."""
-    import tempfile
-
-    from ..export.deploy_form import deploy_form
-    from ..export.onnx_export import to_onnx_bytes
-    from ..export.tflite_export import convert
-
-    form = deploy_form(model, "litert" if precision == "int8" else None)
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "model.onnx"
-        src.write_bytes(to_onnx_bytes(form, resolution, {}))
-        return convert(src, [precision], noise((CALIB_NOISE, 3, resolution, resolution)), "float")[precision]
-
-
-def network(model, resolution: int, precision: str, runtime: str) -> bytes:
-    """The deployed network (ONNX or TFLite bytes) of a torch model for `runtime` at `precision`."""
-    return (network_tflite if runtime == "litert" else network_onnx)(model.eval(), resolution, precision)
 
 
 def list_kernels(blob: bytes, runtime: str, threads: int, resolution: int) -> list[dict]:
@@ -108,19 +62,6 @@ def network_ms(blob: bytes, runtime: str, threads: int, resolution: int) -> floa
     from .kernels import network_ms as onnx_ms
 
     return onnx_ms(blob, noise((1, 3, resolution, resolution)), threads)
-
-
-def variant_graph(v, num_classes: int, precision: str, runtime: str = "onnxruntime", prune: float = 0.0) -> bytes:
-    """The deployed graph of zoo variant `v`, untrained (seeded), as export writes it at `precision` for
-    `runtime`; `prune`: that share of its channels removed first."""
-    import torch
-
-    from .. import zoo
-    from ..prune import prune_in_place
-
-    torch.manual_seed(0)
-    model = zoo.build_model(v, num_classes).eval()
-    return network(prune_in_place(model, v.resolution, prune), v.resolution, precision, runtime)
 
 
 @dataclass(frozen=True)

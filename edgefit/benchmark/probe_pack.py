@@ -26,8 +26,9 @@ from ..fsutil import staged
 from ..record import Record
 from ..runtimes import manifest_entry, runner
 from ..vocabulary import SUFFIX_OF as RUNTIMES
-from .latency_profile import MIN_NETWORKS, calibration_networks, noise
+from .latency_profile import MIN_NETWORKS, calibration_networks
 from .tflite_kernels import cut_kernels
+from .zoo_graph import noise
 
 CALIBRATION_SETS = ("none", "small", "full")
 SMALL_NETWORKS = 12  # the small set: this many zoo networks (seeded order), within SMALL_MB
