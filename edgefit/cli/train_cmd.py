@@ -89,6 +89,7 @@ def train_cmd(variant, data, weights, strategy, epochs, batch_size, lr, optimize
     except KeyboardInterrupt:
         click.echo("edgefit: interrupted; continue with the same command and --resume --out <run dir>", err=True)
         raise SystemExit(130) from None
+    from ..train.augment_check import word
     from ..train.progress import is_main_process
 
     if not is_main_process():  # under torchrun, rank 0 prints for all
@@ -103,7 +104,7 @@ def train_cmd(variant, data, weights, strategy, epochs, batch_size, lr, optimize
                f"{s['wall_time_s']:.0f} s in all; skipped {sum(s['images_skipped'].values())} unreadable image(s)")
     d = s["decisions"]
     click.echo(f"learning rate {d['lr']['value']:.3g} ({d['lr']['why']}); "
-               + "; ".join(f"{k} {'on' if v['on'] else 'off'} ({v['why']})" for k, v in d["augment"].items()))
+               + "; ".join(f"{k} {word(k, v['on'])} ({v['why']})" for k, v in d["augment"].items()))
     for diag in s["diagnostics"]:
         click.echo(f"{diag['severity']}: {diag['code']}: {diag['message']}")
     if not s["diagnostics"]:

@@ -194,7 +194,8 @@ def _source_augment(cfg: dict, summary: dict) -> tuple[str, str, float]:
     aug = summary.get("augment")
     if aug is None:  # a run from before the evidence-based decisions
         return "on", ("on" if cfg.get("flip", True) not in (False, "off") else "off"), float(cfg.get("jitter") or 0.0)
-    return ("on" if aug.get("crop", True) else "off"), ("on" if aug["flip"] else "off"), \
+    wide = aug.get("crop", True) or summary.get("strategy") == "head"  # head: no crop ran; the fine-tune's is wide
+    return ("on" if wide else "off"), ("on" if aug["flip"] else "off"), \
         ((cfg.get("jitter") or JITTER) if aug["jitter"] else 0.0)
 
 

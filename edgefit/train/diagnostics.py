@@ -143,6 +143,10 @@ def accuracy_findings(history: list[dict], num_classes: int, val_top1: float, n_
     return out
 
 
+ADVICE = {"flip": " (orientation-sensitive classes?): use --flip off",
+          "crop": " (the crop cuts away what tells the classes apart?): use --crop off"}
+
+
 def augmentation_findings(train_check: dict | None, val_top1: float) -> list[Diagnostic]:
     """The rule of thumb: the error on augmented training images should not exceed the validation error by
     much; the transform that hurts most is named."""
@@ -156,8 +160,7 @@ def augmentation_findings(train_check: dict | None, val_top1: float) -> list[Dia
     return [Diagnostic("augmentation_too_strong", "warning", None,
                        f"the model gets {aug_err:.1%} of augmented training images wrong but only {val_err:.1%} of "
                        f"validation images: the augmentation makes the data invalid; '{worst}' costs most "
-                       f"({per.get(worst, 0):.1%} of training top-1)" + (" (orientation-sensitive classes?): use "
-                                                                         "--flip off" if worst == "flip" else ""),
+                       f"({per.get(worst, 0):.1%} of training top-1)" + ADVICE.get(worst, ""),
                        {"augmented_error": aug_err, "val_error": val_err, "drop_by_transform": per})]
 
 

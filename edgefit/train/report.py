@@ -9,6 +9,7 @@ import torch
 
 from .. import __version__, checkpoint
 from ..fsutil import atomic_write_bytes, atomic_write_json
+from .augment_check import TRAIN_CHECK_IMAGES, accuracy_under, in_force, sample
 from .evaluate import evaluate
 
 
@@ -16,7 +17,6 @@ def _train_check(model, plan, sets, cfg, device) -> dict | None:
     """Top-1 of the trained model on training images as fed, under each enabled transform, and under the
     whole augmentation of the run (the augmentation_too_strong rule of thumb)."""
     from ..data.pipeline import MILD_CROP, WIDE_CROP, Augment
-    from .augment_check import TRAIN_CHECK_IMAGES, accuracy_under, sample
     from .config import JITTER
 
     if plan.strategy == "head":
@@ -37,7 +37,7 @@ def finish(run_dir: Path, cfg, plan, sets, state, data_seconds, wall_seconds, wo
     from .diagnostics import Diagnostic, diagnose
 
     split, variant, device = plan.split, plan.variant, plan.device
-    plan.final_augment = {k: bool(v and v[0]) for k, v in state["augment"].items()}
+    plan.final_augment = {k: in_force(k, v) for k, v in state["augment"].items()}  # undecided: as it trained
     ck = checkpoint.load(run_dir / "best.pt")
     model = checkpoint.build_model(ck).to(device)
     results = {name: evaluate(model, loader(sets[name], 128, False), device, len(split.classes))
@@ -81,7 +81,7 @@ def finish(run_dir: Path, cfg, plan, sets, state, data_seconds, wall_seconds, wo
         "batch_size": cfg.batch_size,
         "augment": plan.final_augment,
         "decisions": {"lr": {"value": plan.lr, "why": plan.lr_reason, "range_test": plan.range_test},
-                      "augment": {k: {"on": bool(v and v[0]), "why": v[1] if v else "undecided"}
+                      "augment": {k: {"on": in_force(k, v), "why": v[1] if v else "undecided"}
                                   for k, v in state["augment"].items()},
                       "backoffs": [e for e in state["events"] if e["kind"] == "diverged"]},
         "train_check": train_check,
