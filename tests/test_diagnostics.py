@@ -110,6 +110,12 @@ def test_the_crop_is_decided_from_evidence_like_flips_and_narrowed_where_it_cuts
     cut = decide({"none": 0.90, "crop": 0.60, "flip": 0.89, "jitter": 0.87}, num_classes=3)
     assert cut["crop"][0] is False and "0.600 cropped: it changes the class (drop > 0.14)" in cut["crop"][1]
     assert decide({"none": 0.40, "crop": 0.1, "flip": 0.1, "jitter": 0.1}, num_classes=3) is None  # too weak
+    # 2 of 24 images: within the noise of 24 images for the crop (kept wide), beyond the 0.05 flips need to go on
+    small = decide({"none": 0.500, "crop": 0.417, "flip": 0.417, "jitter": 0.5}, num_classes=3, images=24)
+    assert small["crop"][0] is True and small["flip"][0] is False
+    assert small["crop"][1].endswith("0.417 cropped: a drop within the noise of 24 images (< 0.29): kept")
+    big = decide({"none": 0.500, "crop": 0.417, "flip": 0.417, "jitter": 0.5}, num_classes=3, images=3000)
+    assert big["crop"] == (False, "validation top-1 0.500 as fed, 0.417 cropped: it changes the class (drop > 0.05)")
     assert in_force("crop", None) and not in_force("flip", None) and not in_force("jitter", None)
     assert not in_force("crop", [False, "x"]) and in_force("flip", [True, "x"])
     assert word("crop", True) == f"wide (scale {WIDE_CROP[0]:g}-1)" and word("crop", False) == "narrowed (scale 0.85-1)"

@@ -291,9 +291,9 @@ def _fit(plan: Plan, model, sets, cfg: TrainConfig, given_model: bool, save_best
         idx = sample(len(sets["val"]), CHECK_IMAGES, cfg.seed)
 
         def check(m):
-            acc = accuracy_under(m, sets["val"], idx, ("none", "crop", "flip", "jitter"), plan.device, cfg.seed,
+            acc = accuracy_under(m, sets["val"], idx, ("none", "flip", "jitter", "crop"), plan.device, cfg.seed,
                                  strength)
-            return decide(acc, len(plan.split.classes))
+            return decide(acc, len(plan.split.classes), images=len(idx))
 
     phases = _phases(plan.strategy, plan.weights, cfg.epochs, plan.lr, plan.optimizer)
     if given_model:  # a trained network to recover (e.g. after pruning): everything, one phase

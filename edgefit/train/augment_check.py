@@ -13,6 +13,8 @@ training images the model gets wrong should not exceed its validation error by m
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..data.pipeline import MILD_CROP, WIDE_CROP, Augment, augment_image
@@ -71,17 +73,23 @@ def sample(n_items: int, k: int, seed: int) -> list[int]:
     return sorted(torch.randperm(n_items, generator=g)[:k].tolist())
 
 
-def decide(acc: dict[str, float], num_classes: int) -> dict | None:
-    """{transform: (on, why)} from accuracy as fed vs under each optional transform; None while the model
-    is too weak for the answer to mean anything."""
+def decide(acc: dict[str, float], num_classes: int, images: int | None = None) -> dict | None:
+    """{transform: (on, why)} from accuracy as fed vs under each optional transform, on `images` validation
+    images; None while the model is too weak for the answer to mean anything. Flips and jitter need the evidence
+    to go on; the crop, on until then, is narrowed only on a drop beyond what the images can tell apart from
+    noise (two standard errors of the difference of two accuracies on `images` images)."""
     chance = 1 / num_classes
     base = acc["none"]
     if base < chance + 0.25 * (1 - chance):
         return None
     tol = max(0.05, 0.25 * (base - chance))
+    noise = 2 * math.sqrt(2 * base * (1 - base) / images) if images else 0.0
     out = {}
     for t in OPTIONAL:
-        keeps = acc[t] >= base - tol
-        out[t] = (keeps, f"validation top-1 {base:.3f} as fed, {acc[t]:.3f} {DONE[t]}: "
-                         + ("the classes survive it" if keeps else f"it changes the class (drop > {tol:.2f})"))
+        limit = max(tol, noise) if t in ON_UNTIL_DECIDED else tol
+        keeps = acc[t] >= base - limit
+        why = "the classes survive it" if acc[t] >= base - tol else \
+            f"a drop within the noise of {images} images (< {limit:.2f}): kept" if keeps else \
+            f"it changes the class (drop > {limit:.2f})"
+        out[t] = (keeps, f"validation top-1 {base:.3f} as fed, {acc[t]:.3f} {DONE[t]}: {why}")
     return out
