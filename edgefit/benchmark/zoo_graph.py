@@ -81,11 +81,31 @@ def variant_graph(v, num_classes: int, precision: str, runtime: str = "onnxrunti
     return blob
 
 
+# what makes the bytes: edgefit's own export code (hashed), the zoo's catalog, and the libraries on the way
+CODE = ("benchmark/zoo_graph.py", "export/deploy_form.py", "export/onnx_export.py", "export/tflite_export.py",
+        "prune.py", "zoo.py")
+LIBRARIES = {"onnxruntime": ("torch", "timm", "onnx", "onnxslim", "onnxruntime"),
+             "litert": ("torch", "timm", "onnx", "onnxslim", "onnxruntime", "tensorflow", "onnx2tf",
+                        "onnx_graphsurgeon", "sng4onnx")}
+
+
 def _cached(name: str, num_classes: int, precision: str, runtime: str) -> Path:
+    """Where the graph of zoo network `name` is kept: a folder per everything that makes its bytes."""
+    import hashlib
     from importlib import metadata
 
-    lib = (f"tf{metadata.version('tensorflow')}-onnx2tf{metadata.version('onnx2tf')}" if runtime == "litert"
-           else f"ort{metadata.version('onnxruntime')}")
+    from .. import zoo
+
+    def version(lib: str) -> str:
+        try:
+            return metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            return "-"
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256("|".join([__version__, zoo.catalog_digest(), *(f"{lib}={version(lib)}" for lib in
+                                                                       LIBRARIES[runtime])]).encode())
+    for rel in CODE:
+        h.update((root / rel).read_bytes())
     ext = "tflite" if runtime == "litert" else "onnx"
-    return (cache_dir() / "graphs" / f"{runtime}-{precision}-{num_classes}c-{lib}-torch{metadata.version('torch')}-"
-            f"edgefit{__version__}" / f"{name}.{ext}")
+    return cache_dir() / "graphs" / f"{runtime}-{precision}-{num_classes}c-{h.hexdigest()[:20]}" / f"{name}.{ext}"
