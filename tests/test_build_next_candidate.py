@@ -44,6 +44,7 @@ def test_a_candidate_whose_int8_fails_parity_makes_the_build_train_the_next(tmp_
     assert ("parity" in rep["failing"]) == (not best["passed"])
     md = (out / "report.md").read_text()
     assert "## Candidates tried for int8 parity" in md
+    assert f"Ranked first by prior: `{first['name']}` (no --search); trained next: `{second['name']}`" in md
     assert f"| {first['name']} | no | {first['lowest_agreement']:.3f} | 0.980 |" in md and f"| {second['name']} |" in md
 
     again = run_cli(*args)

@@ -4,10 +4,11 @@
     -> evaluate on the test split -> quantization-aware training when post-training int8 lost parity or accuracy
 
 The build runs this for its first candidate. When the budget asks for int8 and the candidate's final int8 artifact
-still fails parity after the layer fallback and QAT (when it ran: not with --qat never), the build runs it again for the next candidate that fits (the
-search's next in rank, or select's next by prior), up to PARITY_TRIES candidates in all, and goes on with the best
-(parity first, then test top-1: steps.score). A retried candidate's stages are named `STAGE@CANDIDATE` and its
-folders are under `next/CANDIDATE/`, so an interrupted build continues every try where it stopped.
+still fails parity after the layer fallback and QAT (when it ran: not with --qat never), the build runs it again
+for the next candidate that fits (the search's next in rank, or select's next by prior), up to PARITY_TRIES
+candidates in all, and goes on with the best (parity first, then test top-1: steps.score). A retried candidate's
+stages are named `STAGE@CANDIDATE` and its folders are under `next/CANDIDATE/`, so an interrupted build continues
+every try where it stopped.
 """
 from __future__ import annotations
 

@@ -237,7 +237,10 @@ def markdown(rep: dict) -> str:
                 "|---|---:|---:|---|---:|---:|---|"]
         out += [f"| {t['name']} | {t['val_top1']:.3f} | {t.get('epochs', '-')} | {t.get('stopped_because', '-')} | "
                 f"{t['fps']:.1f} | {t['accuracy_prior']:.3f} | {t['outcome']} |" for t in c["tried"]]
-    elif not rep.get("parity_tries"):
+    elif rep.get("parity_tries"):
+        out.append(f"Ranked first by prior: `{rep['parity_tries'][0]['name']}` (no --search); trained next: "
+                   + ", ".join(f"`{t['name']}`" for t in rep["parity_tries"][1:]) + " (below).")
+    else:
         out.append(f"Chosen by prior: `{c['chosen']}` (no --search).")
     p = rep["parity"]
     out += ["", f"## Parity ({p['samples']} images, {p['images']})"]
