@@ -67,6 +67,13 @@ class Augment:
     flip: bool = True
     jitter: float = 0.3
 
+    @classmethod
+    def of(cls, in_force: dict, jitter: float) -> Augment:
+        """The augmentation of the transforms in force ({crop, flip, jitter: on}; `jitter`: its strength when on).
+        A run from before the crop's decision trained with the wide crop."""
+        return cls(scale=WIDE_CROP if in_force.get("crop", True) else MILD_CROP, flip=in_force["flip"],
+                   jitter=jitter if in_force["jitter"] else 0.0)
+
     def to_dict(self) -> dict:
         return {"random_resized_crop_scale": list(self.scale), "ratio": list(self.ratio),
                 "hflip": self.flip, "color_jitter": self.jitter}

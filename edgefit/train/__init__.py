@@ -270,7 +270,7 @@ def _train(cfg, plan, model, dist, resume, given_model, quiet, interrupt_after, 
 
 def _fit(plan: Plan, model, sets, cfg: TrainConfig, given_model: bool, save_best, reporter, interrupt_after,
          dist: Dist):
-    from ..data.pipeline import MILD_CROP, WIDE_CROP, Augment, loader
+    from ..data.pipeline import Augment, loader
     from . import loop
     from .augment_check import CHECK_IMAGES, accuracy_under, decide, sample
 
@@ -282,8 +282,7 @@ def _fit(plan: Plan, model, sets, cfg: TrainConfig, given_model: bool, save_best
         fit_model = model
 
         def train_loader(epoch: int, aug: dict):
-            ds = sets["train"].with_augment(Augment(scale=WIDE_CROP if aug.get("crop", True) else MILD_CROP,
-                                                    flip=aug["flip"], jitter=strength if aug["jitter"] else 0.0))
+            ds = sets["train"].with_augment(Augment.of(aug, strength))
             return loader(ds, dist.per_rank_batch(cfg.batch_size), True, cfg.seed, epoch,
                           sampler=_sampler(ds, dist, cfg.seed, epoch))
 

@@ -16,7 +16,7 @@ from .evaluate import evaluate
 def _train_check(model, plan, sets, cfg, device) -> dict | None:
     """Top-1 of the trained model on training images as fed, under each enabled transform, and under the
     whole augmentation of the run (the augmentation_too_strong rule of thumb)."""
-    from ..data.pipeline import MILD_CROP, WIDE_CROP, Augment
+    from ..data.pipeline import Augment
     from .config import JITTER
 
     if plan.strategy == "head":
@@ -24,10 +24,10 @@ def _train_check(model, plan, sets, cfg, device) -> dict | None:
     aug = plan.final_augment
     kinds = ("none", "crop") + tuple(t for t in ("flip", "jitter") if aug[t]) + ("all",)
     strength = cfg.jitter if cfg.jitter else JITTER
-    scale = WIDE_CROP if aug.get("crop", True) else MILD_CROP  # a run from before the crop's decision: wide
-    ds = sets["train"].with_augment(Augment(scale=scale, flip=aug["flip"], jitter=strength if aug["jitter"] else 0.0))
+    augment = Augment.of(aug, strength)
+    ds = sets["train"].with_augment(augment)
     picked = sample(len(ds), TRAIN_CHECK_IMAGES, cfg.seed + 1)
-    acc = accuracy_under(model, ds, picked, kinds, device, cfg.seed, strength, scale)
+    acc = accuracy_under(model, ds, picked, kinds, device, cfg.seed, strength, augment.scale)
     acc["clean"] = acc.pop("none")
     return {k: round(v, 4) for k, v in acc.items()}
 
