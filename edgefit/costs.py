@@ -21,14 +21,13 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from . import zoo
 from .benchmark.latency_profile import Graph, load_profile
 from .budget import Budget
 from .fsutil import atomic_write_json
-from .paths import cache_dir
+from .paths import cache_dir, lib_version
 from .precision import Precision
 from .verdict import Figure, Figures
 
@@ -52,16 +51,9 @@ SIZE_MODEL = {
 TFLM_TAIL = {"per_channel": 7.82, "per_op": 173.7}
 
 
-def _lib_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "absent"
-
-
 def cache_key(num_classes: int) -> str:
     parts = [zoo.catalog_digest(), str(COST_MODEL_VERSION), str(num_classes),
-             _lib_version("torch"), _lib_version("timm")]
+             lib_version("torch"), lib_version("timm")]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 

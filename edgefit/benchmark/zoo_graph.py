@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..fsutil import atomic_write_bytes
-from ..paths import cache_dir
+from ..paths import cache_dir, lib_version
 
 CALIB_NOISE = 8  # Gaussian calibration inputs for an int8 graph (the graph, not its scales, sets the time)
 
@@ -92,18 +92,11 @@ LIBRARIES = {"onnxruntime": ("torch", "timm", "onnx", "onnxslim", "onnxruntime")
 def _cached(name: str, num_classes: int, precision: str, runtime: str) -> Path:
     """Where the graph of zoo network `name` is kept: a folder per everything that makes its bytes."""
     import hashlib
-    from importlib import metadata
 
     from .. import zoo
 
-    def version(lib: str) -> str:
-        try:
-            return metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            return "-"
-
     root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256("|".join([__version__, zoo.catalog_digest(), *(f"{lib}={version(lib)}" for lib in
+    h = hashlib.sha256("|".join([__version__, zoo.catalog_digest(), *(f"{lib}={lib_version(lib)}" for lib in
                                                                        LIBRARIES[runtime])]).encode())
     for rel in CODE:
         h.update((root / rel).read_bytes())
